@@ -1,0 +1,11 @@
+"""A simulated Relatel company account speaking the Relatel API 2.1.2 over HTTP on loopback.
+
+It is the default upstream for trying relatel-mcp without an account and the upstream of every
+test. Costly actions (calls, SMS, orders) never leave it: they land in an outbox.
+"""
+
+from relatel_mcp.sandbox.app import DEMO_TOKENS, create_app
+from relatel_mcp.sandbox.data import SandboxState
+from relatel_mcp.sandbox.server import SandboxServer, run_sandbox
+
+__all__ = ["DEMO_TOKENS", "SandboxServer", "SandboxState", "create_app", "run_sandbox"]

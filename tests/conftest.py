@@ -1,0 +1,76 @@
+"""Shared fixtures: one sandbox server for the whole session, reset before every test that uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import pytest
+
+from relatel_mcp.sandbox import SandboxServer, SandboxState
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class SandboxHandle:
+    """A running sandbox plus its control endpoints, used over real HTTP like any client would."""
+
+    url: str
+    state: SandboxState
+    control: httpx2.Client = field(repr=False)
+    _clients: dict[str | None, httpx2.Client] = field(default_factory=dict, repr=False)
+
+    def reset(self) -> None:
+        self.control.post("/_sandbox/reset").raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.control.get("/_sandbox/requests").raise_for_status().json()["requests"]
+
+    def clear_requests(self) -> None:
+        self.control.delete("/_sandbox/requests").raise_for_status()
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return self.control.get("/_sandbox/outbox").raise_for_status().json()["outbox"]
+
+    def fault(self, **spec: Any) -> dict[str, Any]:
+        return self.control.post("/_sandbox/faults", json=spec).raise_for_status().json()["fault"]
+
+    def client(self, token: str | None = "sandbox-admin", **kwargs: Any) -> httpx2.Client:
+        """A new API client authenticated with `token` (close it, e.g. with `with`)."""
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx2.Client(base_url=self.url, headers=headers, timeout=10, **kwargs)
+
+    def api(self, token: str | None = "sandbox-admin") -> httpx2.Client:
+        """A shared API client for `token`, kept for the session (creating one is slow): don't close it."""
+        if token not in self._clients:
+            self._clients[token] = self.client(token)
+        return self._clients[token]
+
+    def close(self) -> None:
+        for api in self._clients.values():
+            api.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxHandle]:
+    server = SandboxServer(host="127.0.0.1", port=0).start_thread()
+    with httpx2.Client(base_url=server.url, timeout=10) as control:
+        handle = SandboxHandle(url=server.url, state=server.state, control=control)
+        yield handle
+        handle.close()
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
+    """Restore the seed (and clear outbox, log, faults) before each test that uses the sandbox."""
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").reset()
