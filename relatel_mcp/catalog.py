@@ -1,0 +1,251 @@
+"""The catalogue: tools.yaml loaded into one frozen `Operation` per tool, checked at start-up.
+
+A mistake in tools.yaml (an unknown model, a duplicate name, a path parameter the model lacks, an
+operationId the contract does not have) stops the server with a message naming the entry, rather
+than surfacing as a broken tool in the middle of an agent's work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import mcp.types as types
+import yaml
+
+from . import contract
+from .models import MODELS, Args
+
+Kind = Literal["read", "write", "destructive", "costly"]
+KINDS: tuple[Kind, ...] = ("read", "write", "destructive", "costly")
+REQUIREMENTS = {
+    "admin": "an admin employee's token",
+    "switch": "the Switch product",
+    "switch_premium": "the Switch Premium plan",
+    "m2m": "the separate M2M agreement",
+}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_REQUIRED_KEYS = {"name", "operation", "method", "path", "toolset", "kind", "args", "description"}
+_OPTIONAL_KEYS = {"requires", "body", "list_key", "page"}
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class CatalogError(Exception):
+    """tools.yaml is inconsistent; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """How to ask for the next page: `param` = the last item's `field` + `step`."""
+
+    param: str
+    field: str
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    operation: str
+    method: str
+    path: str
+    toolset: str
+    kind: Kind
+    args: type[Args]
+    description: str
+    requires: tuple[str, ...] = ()
+    body: str | None = None
+    list_key: str | None = None
+    page: Page | None = None
+    media: str | None = None
+    response: dict[str, Any] | None = field(default=None, repr=False)
+    csv_columns: tuple[str, ...] = ()
+    output_schema: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
+
+    @property
+    def gated(self) -> bool:
+        """Costly and destructive tools need a human's yes before anything is sent."""
+        return self.kind in ("costly", "destructive")
+
+    @property
+    def annotations(self) -> types.ToolAnnotations:
+        # Every hint is set explicitly: clients decide what to prompt for from them, and an
+        # unset readOnlyHint makes some ask for approval on every read.
+        return types.ToolAnnotations(
+            read_only_hint=self.kind == "read",
+            destructive_hint=self.gated,
+            idempotent_hint=self.kind != "costly" and self.method != "POST",
+            # Reads and writes stay inside the company's account; calls, SMS and orders reach
+            # people and systems outside it.
+            open_world_hint=self.kind == "costly",
+        )
+
+    def tool(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            description=self.description,
+            input_schema=self.args.input_schema(),
+            output_schema=self.output_schema,
+            annotations=self.annotations,
+        )
+
+
+def output_schemas(operations: tuple[Operation, ...]) -> dict[str, dict[str, Any] | None]:
+    """Each tool's output schema: types and field names, with each entity spelled out once.
+
+    The entity a tool returns (a call, an employee) is found below its envelope (`{"calls": [..]}`,
+    `{"contact": {..}}`). Its fields and their types are given in the first tool that returns it,
+    reads and lists first; every other tool returning the same entity types it as an object.
+    Nested objects are typed, not spelled out, and below the root `type: object` is left out
+    beside `properties`. This keeps the whole tools/list small enough for an agent's context
+    while every field name still appears in it.
+    """
+    described: list[dict[str, Any]] = []
+    schemas = {
+        op.name: _output_schema(op, described)
+        for op in sorted(operations, key=lambda op: (op.kind != "read", not _is_list(op)))
+    }
+    return {op.name: schemas[op.name] for op in operations}
+
+
+def _is_list(op: Operation) -> bool:
+    response = op.response or {}
+    return any(v.get("type") == "array" for v in [response, *response.get("properties", {}).values()])
+
+
+def _output_schema(op: Operation, described: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if op.csv_columns:
+        row = {"properties": {c: {"type": "string"} for c in op.csv_columns}}
+        return {"type": "object", "properties": {"rows": {"type": "array", "items": row}}}
+    if op.response is None:
+        return None
+    schema = _untyped_objects(_shape(op.response, described))
+    if op.list_key:
+        schema = {"properties": {op.list_key: schema}}
+    if op.page is not None:
+        schema = {"properties": {**schema["properties"], "next_page": {"type": "object"}}}
+    return {"type": "object", **{k: v for k, v in schema.items() if k != "type"}}
+
+
+def _shape(schema: dict[str, Any], described: list[dict[str, Any]]) -> dict[str, Any]:
+    items = schema.get("items", {})
+    if "properties" in items:  # a list of entities
+        return {**schema, "items": _shape(items, described)}
+    properties = schema.get("properties", {})
+    if len(properties) == 1:  # an envelope such as {"contact": {...}}
+        ((key, inner),) = properties.items()
+        if "properties" in inner or "properties" in inner.get("items", {}):
+            return {**schema, "properties": {key: _shape(inner, described)}}
+    if not properties:
+        return schema
+    entity = {**schema, "properties": {name: _leaf(prop) for name, prop in properties.items()}}
+    if entity in described:
+        return {"type": schema.get("type", "object")}
+    described.append(entity)
+    return entity
+
+
+def _leaf(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field of an entity: its type, and its item type when it is a list of scalars."""
+    leaf = {k: v for k, v in schema.items() if k == "type"}
+    items = schema.get("items")
+    if items is not None and "properties" not in items and "items" not in items:
+        leaf["items"] = items
+    return leaf
+
+
+def _untyped_objects(schema: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in schema.items() if not (k == "type" and v == "object" and "properties" in schema)}
+    if "properties" in out:
+        out["properties"] = {k: _untyped_objects(v) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = _untyped_objects(out["items"])
+    return out
+
+
+@cache
+def load() -> tuple[Operation, ...]:
+    text = resources.files(__package__).joinpath("tools.yaml").read_text(encoding="utf-8")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"tools.yaml is not valid YAML: {exc}") from None
+    return parse(document)
+
+
+def parse(document: dict[str, Any]) -> tuple[Operation, ...]:
+    entries = document.get("tools") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError("tools.yaml: expected a non-empty list under 'tools'")
+    operations: list[Operation] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        op = _operation(index, entry)
+        if op.name in seen:
+            raise CatalogError(f"tools.yaml entry {index} ({op.name}): duplicate tool name")
+        seen.add(op.name)
+        operations.append(op)
+    outputs = output_schemas(tuple(operations))
+    return tuple(replace(op, output_schema=outputs[op.name]) for op in operations)
+
+
+def _operation(index: int, entry: Any) -> Operation:
+    label = f"tools.yaml entry {index}"
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{label}: expected a mapping")
+    label = f"{label} ({entry.get('name', '?')})"
+
+    def fail(problem: str) -> CatalogError:
+        return CatalogError(f"{label}: {problem}")
+
+    missing = _REQUIRED_KEYS - entry.keys()
+    unknown = entry.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS
+    if missing or unknown:
+        raise fail(f"missing keys {sorted(missing)}" if missing else f"unknown keys {sorted(unknown)}")
+    if not _NAME.fullmatch(str(entry["name"])):
+        raise fail("name must be snake_case")
+    spec = contract.operations().get(entry["operation"])
+    if spec is None:
+        raise fail(f"operation {entry['operation']!r} is not an operationId of the contract")
+    if entry["method"] not in _METHODS:
+        raise fail(f"method must be one of {', '.join(_METHODS)}")
+    if entry["kind"] not in KINDS:
+        raise fail(f"kind must be one of {', '.join(KINDS)}")
+    model = MODELS.get(entry["args"])
+    if model is None:
+        raise fail(f"unknown args model {entry['args']!r}")
+    requires = tuple(entry.get("requires", ()))
+    if unknown_req := set(requires) - REQUIREMENTS.keys():
+        raise fail(f"unknown requirements {sorted(unknown_req)}")
+    page = Page(**entry["page"]) if "page" in entry else None
+    op = Operation(
+        name=entry["name"],
+        operation=entry["operation"],
+        method=entry["method"],
+        path=entry["path"],
+        toolset=entry["toolset"],
+        kind=entry["kind"],
+        args=model,
+        description=" ".join(str(entry["description"]).split()),
+        requires=requires,
+        body=entry.get("body"),
+        list_key=entry.get("list_key"),
+        page=page,
+        media=spec.get("media"),
+        response=spec.get("response"),
+        csv_columns=tuple(spec.get("csv_columns", ())),
+    )
+    if lacking := [p for p in op.path_params if p not in model.model_fields]:
+        raise fail(f"path parameters {lacking} are not fields of {model.__name__}")
+    if page is not None and page.param not in model.model_fields:
+        raise fail(f"page parameter {page.param!r} is not a field of {model.__name__}")
+    if op.response is not None and op.response.get("type") == "array" and not op.list_key:
+        raise fail("the response is a bare array: give list_key")
+    return op

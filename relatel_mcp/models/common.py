@@ -1,0 +1,172 @@
+"""Building blocks of the argument models: a strict base class and the value types agents type.
+
+Schemas are what a model reads on every turn, so `Args.input_schema()` keeps them small: no
+generated titles, no `default: null`, and an optional field is just its type (sending `null`
+for it means "not given"). Only fields marked `NULLABLE` keep `null` in their schema, because
+for them `null` means something (e.g. "clear the do-not-disturb timeout").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from functools import cache
+from typing import Annotated, Any, ClassVar
+
+import phonenumbers
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+class _Nullable:
+    """Marker: `null` is a meaningful value for this field and is sent upstream."""
+
+    def __repr__(self) -> str:
+        return "NULLABLE"
+
+
+NULLABLE = _Nullable()
+
+
+class Args(BaseModel):
+    """Base of every tool's arguments: strict types, no unknown fields, a compact JSON schema."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # Fields marked NULLABLE, filled in per subclass.
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.nullable_fields = frozenset(
+            name for name, field in cls.model_fields.items() if NULLABLE in field.metadata
+        )
+
+    @classmethod
+    def input_schema(cls) -> dict[str, Any]:
+        return _compact_schema(cls)
+
+    def upstream_fields(self) -> dict[str, Any]:
+        """The given fields as JSON values; `null` survives only where it means something."""
+        data = self.model_dump(mode="json", exclude_unset=True)
+        return {k: v for k, v in data.items() if v is not None or k in self.nullable_fields}
+
+
+class NoArgs(Args):
+    """For operations that take no arguments."""
+
+
+@cache
+def _compact_schema(model: type[Args]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    properties = {
+        name: _compact_property(prop, nullable=name in model.nullable_fields)
+        for name, prop in schema.get("properties", {}).items()
+    }
+    compact: dict[str, Any] = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        compact["required"] = schema["required"]
+    compact["additionalProperties"] = False
+    return compact
+
+
+def _compact_property(prop: dict[str, Any], *, nullable: bool) -> dict[str, Any]:
+    prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
+    variants = prop.pop("anyOf", None)
+    if variants is not None:
+        non_null = [v for v in variants if v != {"type": "null"}]
+        if len(non_null) != 1:
+            raise TypeError(f"cannot compact a union schema: {variants}")
+        inner = {k: v for k, v in non_null[0].items() if k != "title"}
+        if nullable:
+            inner["type"] = [inner["type"], "null"]
+        prop = {**inner, **prop}
+    if "items" in prop:
+        prop["items"] = {k: v for k, v in prop["items"].items() if k != "title"}
+    return prop
+
+
+# --------------------------------------------------------------------------- value types
+
+
+def _phone(value: object) -> str:
+    """What people type (`+45 71 99 99 99`, `0045 71999999`, `4571999999`, `71 99 99 99`) to
+    what the API wants: country code and number, digits only (`4571999999`)."""
+    if not isinstance(value, str):
+        raise ValueError("must be a phone number given as a string, e.g. '+45 71 99 99 99'")
+    text = re.sub(r"[\s\-./()]", "", value)
+    if not re.fullmatch(r"\+?\d{1,17}", text):
+        raise ValueError(
+            f"{value!r} is not a phone number; give digits with the country code, e.g. +45 71 99 99 99"
+        )
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif not text.startswith("+"):
+        # Eight digits are a Danish number without its country code; anything longer
+        # already starts with one (the API's own format).
+        text = ("+45" if len(text) == 8 else "+") + text
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(
+            f"{value!r} is not a valid phone number; give it with its country code, e.g. +45 71 99 99 99"
+        )
+    return f"{number.country_code}{number.national_number}"
+
+
+def _endpoint(value: object) -> str:
+    if not isinstance(value, str) or not _ENDPOINT.fullmatch(value):
+        raise ValueError(f"{value!r} is not an endpoint; use the form Employee#1 or Reception#2")
+    return value
+
+
+def _iso_datetime(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-27T09:30:00+01:00")
+
+
+def _iso_date(value: object) -> date:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not an ISO 8601 date, e.g. 2026-11-27")
+
+
+_ENDPOINT = re.compile(r"[A-Za-z]+#\d+")
+
+Phone = Annotated[str, BeforeValidator(_phone), WithJsonSchema({"type": "string"})]
+Endpoint = Annotated[
+    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#\\d+$"})
+]
+Timestamp = Annotated[
+    datetime, BeforeValidator(_iso_datetime), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+Day = Annotated[date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+Id = int  # unbounded, as in the contract: an unknown id is the API's 404 to give
+Limit = Annotated[int, Field(ge=1, le=100)]
+Text = Annotated[str, Field(min_length=1, max_length=1000)]
+Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$")]
+Email = Annotated[
+    str,
+    Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254),
+    WithJsonSchema({"type": "string", "format": "email"}),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ById(Args):
+    id: Id
+
+
+def require_one_of(args: Args, *names: str) -> None:
+    """Updates with nothing to change are refused here rather than sent as empty bodies."""
+    if not any(name in args.model_fields_set for name in names):
+        raise ValueError(f"give at least one of: {', '.join(names)}")

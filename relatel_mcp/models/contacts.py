@@ -1,0 +1,49 @@
+"""Arguments of the contact and comment tools."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from .common import Args, Email, Id, Limit, Name, Phone, Text, require_one_of
+
+
+class ListContacts(Args):
+    number: Phone | None = None
+    limit: Limit | None = None
+    id_gt_or_eq: Id | None = None
+
+
+class CreateContact(Args):
+    name: Name
+    number: Phone
+    email: Email | None = None
+
+
+class UpdateContact(Args):
+    id: Id
+    name: Name | None = None
+    number: Phone | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _has_change(self) -> UpdateContact:
+        require_one_of(self, "name", "number", "email")
+        return self
+
+
+class ContactByNumber(Args):
+    number: Phone
+
+
+class ContactComments(Args):
+    contact_id: Id
+
+
+class CreateComment(Args):
+    contact_id: Id
+    body: Text
+
+
+class DeleteComment(Args):
+    contact_id: Id
+    id: Id

@@ -1,0 +1,56 @@
+"""The real thing: `relatel-mcp` as a subprocess speaking MCP over stdio, and its command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+pytestmark = pytest.mark.anyio
+
+EXE = str(Path(sys.executable).with_name("relatel-mcp"))
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
+    return {**base, **extra}
+
+
+async def test_stdio_subprocess_serves_the_catalogue_and_calls_upstream(sandbox):
+    params = StdioServerParameters(
+        command=EXE, args=[], env=env(RELATEL_TOKEN="sandbox-admin", RELATEL_BASE_URL=sandbox.url)
+    )
+    async with Client(params, mode="legacy") as session:
+        tools = (await session.list_tools()).tools
+        result = await session.call_tool("list_employees", {})
+    assert len(tools) == 53
+    assert not result.is_error and len(result.structured_content["employees"]) == 5
+    assert [r["path"] for r in sandbox.requests()] == ["/api/v2/employees"]
+
+
+async def test_serve_sandbox_needs_no_account():
+    params = StdioServerParameters(command=EXE, args=["serve", "--sandbox"], env=env())
+    async with Client(params) as session:
+        result = await session.call_tool("get_current_employee", {})
+    assert result.structured_content["employee"]["name"] == "Mette Hansen"
+
+
+def test_missing_token_is_a_clear_message_not_a_traceback():
+    done = subprocess.run(
+        [EXE], env=env(), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 2
+    assert "RELATEL_TOKEN is not set" in done.stderr and "--sandbox" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tools_prints_the_catalogue():
+    done = subprocess.run([EXE, "tools"], env=env(), capture_output=True, text=True, timeout=30)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 53
+    call = next(line.split() for line in lines if line.startswith("initiate_call "))
+    assert call == ["initiate_call", "costly", "calls", "POST", "/api/v2/switch/dial"]
