@@ -246,7 +246,7 @@ def test_strict_schema_rejects_undeclared_fields() -> None:
 
 
 def test_m2m_requirements_match_contract_tags() -> None:
-    from relatel_mcp.sandbox.app import M2M, REQUIREMENTS
+    from relatel_mcp.sandbox.auth import M2M, REQUIREMENTS
 
     tagged = {op_id for op_id, (_, _, op) in OPERATIONS.items() if "M2M" in op.get("tags", [])}
     assert {op_id for op_id, need in REQUIREMENTS.items() if need is M2M} == tagged

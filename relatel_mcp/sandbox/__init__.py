@@ -4,7 +4,8 @@ It is the default upstream for trying relatel-mcp without an account and the ups
 test. Costly actions (calls, SMS, orders) never leave it: they land in an outbox.
 """
 
-from relatel_mcp.sandbox.app import DEMO_TOKENS, create_app
+from relatel_mcp.sandbox.app import create_app
+from relatel_mcp.sandbox.auth import DEMO_TOKENS
 from relatel_mcp.sandbox.data import SandboxState
 from relatel_mcp.sandbox.server import SandboxServer, run_sandbox
 
