@@ -9,12 +9,15 @@ bytes / 4 is roughly tokens. Run: .venv/bin/python benchmarks/tools_list_size.py
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import anyio
 from mcp import Client
 
 from relatel_mcp.client import RelatelClient
 from relatel_mcp.config import Settings
+from relatel_mcp.policy import open_gate
 from relatel_mcp.server import build_server
 
 
@@ -23,15 +26,17 @@ def size(value: object) -> int:
 
 
 async def measure() -> dict[str, int]:
+    """With the default policy: costly and destructive tools take a confirmation_token."""
+    settings = Settings(token="unused", state_dir=Path(tempfile.mkdtemp()))
     client = RelatelClient("http://127.0.0.1:9")
+    gate = open_gate(settings.policy, settings.state_dir)
     try:
-        async with Client(build_server(Settings(token="unused"), client), mode="legacy") as session:
-            tools = [
-                t.model_dump(mode="json", by_alias=True, exclude_none=True)
-                for t in (await session.list_tools()).tools
-            ]
+        async with Client(build_server(settings, client, gate), mode="legacy") as session:
+            listed = (await session.list_tools()).tools
     finally:
         await client.aclose()
+        gate.store.close()
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     view = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in tools]
     return {
         "tools": len(tools),

@@ -87,12 +87,19 @@ class Operation:
             open_world_hint=self.kind == "costly",
         )
 
-    def tool(self) -> types.Tool:
+    def tool(self, *, confirmation: bool = False, output: bool = True) -> types.Tool:
+        """The MCP tool; `confirmation` adds the preview-token argument, `output` the output schema."""
+        schema = self.args.input_schema()
+        if confirmation:
+            schema = {
+                **schema,
+                "properties": {**schema["properties"], "confirmation_token": {"type": "string"}},
+            }
         return types.Tool(
             name=self.name,
             description=self.description,
-            input_schema=self.args.input_schema(),
-            output_schema=self.output_schema,
+            input_schema=schema,
+            output_schema=self.output_schema if output else None,
             annotations=self.annotations,
         )
 

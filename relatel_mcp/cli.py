@@ -1,8 +1,9 @@
-"""`relatel-mcp`: serve (the default), tools, sandbox.
+"""`relatel-mcp`: serve (the default), tools, audit, sandbox.
 
 relatel-mcp                      serve MCP over stdio (RELATEL_TOKEN, RELATEL_BASE_URL)
 relatel-mcp serve --sandbox      the same, against a built-in simulated Relatel account
 relatel-mcp tools                print the catalogue
+relatel-mcp audit                print the latest audit records
 relatel-mcp sandbox --port P     run the simulated Relatel API on its own
 """
 
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import anyio
 
@@ -20,19 +25,24 @@ from . import __version__, catalog
 from .catalog import CatalogError
 from .client import RelatelClient
 from .config import ConfigError, Settings
-
-log = logging.getLogger("relatel_mcp")
+from .policy import PolicyError, load_policy, open_gate
+from .policy.settings import MODES
+from .policy.store import Store
 
 SANDBOX_TOKEN = "sandbox-admin"
+COMMANDS = ("serve", "tools", "audit", "sandbox")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["serve", *argv]  # serving is the default command
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="relatel-mcp: %(message)s")
     try:
         catalog.load()
         args.run(args)
-    except (CatalogError, ConfigError, ValueError) as exc:
+    except (CatalogError, ConfigError, PolicyError, ValueError) as exc:
         print(f"relatel-mcp: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
@@ -44,24 +54,36 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relatel-mcp", description="The Relatel API as MCP tools.")
     parser.add_argument("--version", action="version", version=f"relatel-mcp {__version__}")
-    parser.set_defaults(run=_serve, sandbox=False, base_url=None, toolsets=None, unsafe_allow_gated=False)
-    commands = parser.add_subparsers(title="commands", metavar="{serve,tools,sandbox}")
+    commands = parser.add_subparsers(title="commands", metavar="{" + ",".join(COMMANDS) + "}")
 
-    serve = commands.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve = commands.add_parser("serve", help="serve MCP (the default command)")
     serve.add_argument("--sandbox", action="store_true", help="use a built-in simulated Relatel account")
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
     serve.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
+    serve.add_argument("--config", type=Path, help="policy file, TOML (env RELATEL_MCP_CONFIG)")
+    serve.add_argument("--costly", choices=MODES, help="how calls, SMS and orders are confirmed")
+    serve.add_argument("--destructive", choices=MODES, help="how deletes are confirmed")
+    serve.add_argument("--read-only", action="store_true", default=None, help="hide and refuse every change")
     serve.add_argument(
-        "--unsafe-allow-gated",
+        "--dry-run",
         action="store_true",
         default=None,
-        help="UNSAFE: run costly and destructive tools without confirmation (sandbox/tests only)",
+        help="costly and destructive tools return the request instead",
     )
+    _state_dir_option(serve)
     serve.set_defaults(run=_serve)
 
     tools = commands.add_parser("tools", help="print the tool catalogue")
     tools.add_argument("--markdown", action="store_true", help="as the Markdown table in README.md")
     tools.set_defaults(run=_tools)
+
+    audit = commands.add_parser(
+        "audit", help="print the latest audit records (costly and destructive attempts)"
+    )
+    audit.add_argument("--limit", type=int, default=20)
+    audit.add_argument("--json", action="store_true", help="one JSON record per line")
+    _state_dir_option(audit)
+    audit.set_defaults(run=_audit)
 
     sandbox = commands.add_parser("sandbox", help="run the simulated Relatel API")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -70,10 +92,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, help="budgets, tokens and audit (env RELATEL_MCP_STATE_DIR)"
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     toolsets = frozenset(t.strip() for t in args.toolsets.split(",")) if args.toolsets else None
+    config = args.config or (
+        Path(os.environ["RELATEL_MCP_CONFIG"]) if os.environ.get("RELATEL_MCP_CONFIG") else None
+    )
+    policy = load_policy(
+        config,
+        costly=args.costly,
+        destructive=args.destructive,
+        read_only=args.read_only,
+        dry_run=args.dry_run,
+    )
     return Settings.from_env(
-        base_url=args.base_url, toolsets=toolsets, unsafe_allow_gated=args.unsafe_allow_gated
+        base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=args.state_dir
     )
 
 
@@ -93,12 +131,14 @@ async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
         client = RelatelClient(
             settings.base_url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
         )
+        gate = open_gate(settings.policy, settings.state_dir, settings.secret)
         try:
-            server = build_server(settings, client)
+            server = build_server(settings, client, gate)
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
         finally:
             await client.aclose()
+            gate.store.close()
 
 
 @contextlib.asynccontextmanager
@@ -107,8 +147,6 @@ async def _upstream(settings: Settings, sandbox: bool) -> AsyncIterator[Settings
     if not sandbox:
         yield settings
         return
-    from dataclasses import replace
-
     from .sandbox import DEMO_TOKENS, SandboxServer
 
     server = SandboxServer(host="127.0.0.1", port=0)
@@ -145,6 +183,30 @@ def tools_markdown() -> list[str]:
         needs = ", ".join(op.requires) or ""
         lines.append(f"| `{op.name}` | {op.kind} | `{op.method} {op.path}` | {needs} | {op.description} |")
     return lines
+
+
+def _audit(args: argparse.Namespace) -> None:
+    state_dir = args.state_dir or Settings.from_env().state_dir
+    if not (state_dir / "state.db").exists():
+        print(f"No audit records yet (state directory {state_dir}).")
+        return
+    store = Store(state_dir)
+    try:
+        records = list(reversed(store.recent(args.limit)))
+    finally:
+        store.close()
+    for record in records:
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+            continue
+        status = f" HTTP {record['status']}" if record["status"] else ""
+        channel = f" via {record['channel']}" if record["channel"] else ""
+        print(
+            f"{record['at']}  {record['tenant']}  {record['tool']:<32} {record['decision']}{channel}{status}"
+        )
+        print(f"    {json.dumps(record['arguments'], ensure_ascii=False)}")
+        if record["upstream_id"] or record["detail"]:
+            print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
 
 
 def _sandbox(args: argparse.Namespace) -> None:

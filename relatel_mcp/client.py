@@ -6,6 +6,7 @@ tenants without one's token reaching another's request.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,18 @@ import httpx2
 
 from . import __version__
 from .errors import from_transport
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Whose Relatel account a call acts on. The token goes upstream and nowhere else."""
+
+    token: str = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        """A stable pseudonym for budgets and the audit log: never the token itself."""
+        return hashlib.sha256(b"relatel-mcp tenant:" + self.token.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class RelatelClient:
             transport=transport,
         )
 
-    async def send(self, request: UpstreamRequest, token: str) -> httpx2.Response:
+    async def send(self, request: UpstreamRequest, tenant: Tenant) -> httpx2.Response:
         """Send once; transport failures become ToolErrors, HTTP statuses are the caller's."""
         try:
             return await self._http.request(
@@ -60,7 +73,7 @@ class RelatelClient:
                 request.path,
                 params=list(request.params),
                 json=request.json,
-                headers={**request.headers, "Authorization": f"Bearer {token}"},
+                headers={**request.headers, "Authorization": f"Bearer {tenant.token}"},
             )
         except httpx2.TransportError as exc:
             raise from_transport(exc) from None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from .policy.settings import Policy, default_state_dir
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
 
@@ -21,9 +24,9 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     toolsets: frozenset[str] | None = None
-    # Until the confirmation ladder exists, costly and destructive tools refuse unless this is
-    # set. It is for the sandbox and tests: with it, an agent can place calls unasked.
-    unsafe_allow_gated: bool = False
+    policy: Policy = field(default_factory=Policy)
+    state_dir: Path = field(default_factory=default_state_dir)
+    secret: str | None = field(default=None, repr=False)  # seals confirmation tokens; shared by replicas
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -33,7 +36,8 @@ class Settings:
             connect_timeout=_number(env, "RELATEL_CONNECT_TIMEOUT", 5.0),
             read_timeout=_number(env, "RELATEL_READ_TIMEOUT", 30.0),
             toolsets=_set(env.get("RELATEL_MCP_TOOLSETS")),
-            unsafe_allow_gated=env.get("RELATEL_MCP_UNSAFE_ALLOW_GATED", "") in ("1", "true", "yes"),
+            state_dir=default_state_dir(env),
+            secret=env.get("RELATEL_MCP_SECRET") or None,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -6,7 +6,11 @@ becomes an `isError` tool result with structured content
 
     code                status  when
     invalid_argument    -       the arguments break the tool's schema; nothing was sent
-    refused             -       policy refused a costly or destructive call; nothing was sent
+    refused             -       policy refused the call (read-only, deny, kill switch, budget,
+                                destination, a bad confirmation token); nothing was sent
+    confirmation_required -     a human must confirm first: `confirmation` holds the question
+                                and a single-use token for the second call; nothing was sent
+    declined            -       the human said no, cancelled, or did not answer; nothing was sent
     unauthorized        401     the Relatel token is missing, invalid or revoked
     forbidden           403     the employee or company lacks admin, Switch Premium or M2M
     not_found           404     no such id (or it belongs to another company)
@@ -24,7 +28,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -42,15 +47,16 @@ class ToolError(Exception):
     hint: str | None = None
     field: str | None = None
     retry_after: float | None = None
+    extra: dict[str, Any] = dataclass_field(default_factory=dict)  # more top-level structured content
 
     def __str__(self) -> str:
         return self.message
 
     def payload(self) -> dict[str, Any]:
-        error = asdict(self)
+        error = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         if error["retry_after"] is None:
             del error["retry_after"]
-        return {"error": error}
+        return {"error": error, **self.extra}
 
     def text(self) -> str:
         parts = [f"Error ({self.code}{f', HTTP {self.status}' if self.status else ''}): {self.message}"]

@@ -10,7 +10,6 @@ import base64
 import csv
 import io
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -21,48 +20,87 @@ from pydantic import ValidationError
 
 from . import errors
 from .catalog import Operation
-from .client import RelatelClient, UpstreamRequest
-from .config import Settings
+from .client import RelatelClient, Tenant, UpstreamRequest
 from .errors import ToolError
 from .models import Args
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """Whose Relatel account a call acts on. The token never leaves this object but upstream."""
-
-    token: str
+from .policy import Approval, Channel, Gate
+from .policy.audit import Audit, decision_for, upstream_id
+from .policy.facts import Reader
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, client: RelatelClient) -> None:
-        self.settings = settings
+    def __init__(self, client: RelatelClient, gate: Gate) -> None:
         self.client = client
+        self.gate = gate
 
     async def call(
-        self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant
-    ) -> types.CallToolResult:
+        self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        arguments = dict(arguments or {})
+        token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
+        audit = Audit(self.gate.store, op, tenant, arguments)
         try:
-            args = validate(op, arguments)
-            self._gate(op)
+            args = validate(op, arguments, token)
+            audit.arguments = args.upstream_fields()
             request = build_request(op, args)
-            response = await self.client.send(request, tenant.token)
-            return shape(op, response)
+            approval = await self.gate.authorize(op, args, tenant, channel, token, self._reader(op, tenant))
+            if isinstance(approval, types.InputRequiredResult):
+                audit.record("asked", "elicitation")
+                return approval
+            audit.channel = approval.channel
+            if approval.channel == "dry_run":
+                audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
+                return dry_run_result(op, request, approval)
+            self.gate.spend(tenant, approval)
+            audit.sent = True
+            response = await self._send(request, tenant, approval)
+            result = shape(op, response)
+            audit.record("sent", status=response.status_code, detail=upstream_id(result))
+            return result
         except ToolError as error:
-            return error_result(error, secrets=(tenant.token,))
+            audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
+            return error_result(error, secrets=(tenant.token, token))
 
-    def _gate(self, op: Operation) -> None:
-        if op.gated and not self.settings.unsafe_allow_gated:
-            raise ToolError(
-                "refused",
-                f"{op.name} is a {op.kind} action and needs a human's confirmation, "
-                "which this server cannot ask for yet; nothing was sent.",
-                hint="An operator can allow costly and destructive tools for sandbox use with "
-                "RELATEL_MCP_UNSAFE_ALLOW_GATED=1 (unsafe: the agent then acts unasked).",
-            )
+    async def _send(self, request: UpstreamRequest, tenant: Tenant, approval: Approval) -> httpx2.Response:
+        response = await self.client.send(request, tenant)
+        if 400 <= response.status_code < 500:
+            self.gate.refund(tenant, approval)  # refused upstream: nothing happened, nothing spent
+        return response
+
+    def _reader(self, op: Operation, tenant: Tenant) -> Reader:
+        """GETs for resolving a gated call's facts, as the same tenant: JSON, or None on 404."""
+
+        async def read(path: str) -> Any:
+            response = await self.client.send(UpstreamRequest("GET", path), tenant)
+            if response.status_code == 404:
+                return None
+            if not response.is_success:
+                raise errors.from_response(op, response)
+            return _json(response)
+
+        return read
 
 
-def validate(op: Operation, arguments: dict[str, Any] | None) -> Args:
+TOKEN_ARGUMENT = "confirmation_token"
+
+
+def dry_run_result(op: Operation, request: UpstreamRequest, approval: Approval) -> types.CallToolResult:
+    data = {"dry_run": True, "sent": False, "request": request.describe()}
+    if approval.facts is not None:
+        data["would_ask"] = approval.facts.question
+    return types.CallToolResult(
+        content=[types.TextContent(text="Dry run, nothing was sent. " + compact_json(data))],
+        structured_content=data,
+    )
+
+
+def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None) -> Args:
+    if token is not None and not isinstance(token, str):
+        raise ToolError(
+            "invalid_argument",
+            f"Invalid arguments for {op.name}: {TOKEN_ARGUMENT} must be a string.",
+            field=TOKEN_ARGUMENT,
+        )
     try:
         return op.args.model_validate(arguments or {})
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The MCP server: tools/list from the catalogue, tools/call into the pipeline.
+"""The MCP server: tools/list from the catalogue, tools/call into the pipeline, the audit resource.
 
 It uses the SDK's low-level `Server`, because every tool here is data (a catalogue entry with a
 pydantic model), not a Python function with a signature for MCPServer to introspect.
@@ -7,23 +7,30 @@ pydantic model), not a Python function with a signature for MCPServer to introsp
 from __future__ import annotations
 
 import difflib
+import json
+from collections.abc import Callable
 
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
 from .catalog import Operation
-from .client import RelatelClient
+from .client import RelatelClient, Tenant
 from .config import Settings
-from .pipeline import Pipeline, Tenant
+from .pipeline import Pipeline
+from .policy import Channel, Gate
 
 INSTRUCTIONS = (
     "Tools for one company's Relatel phone system. Give phone numbers as people write them "
     "(+45 71 99 99 99); results show them as 4571999999. Lists come newest first; pass a "
     "result's next_page arguments back to get more. Calls, SMS, orders and deletes need a "
-    "human's confirmation."
+    "human's confirmation, which the server asks for itself."
 )
+AUDIT_URI = "relatel://audit"
+
+TenantOf = Callable[[ServerRequestContext], Tenant]
 
 
 def visible_operations(settings: Settings) -> tuple[Operation, ...]:
@@ -36,11 +43,23 @@ def visible_operations(settings: Settings) -> tuple[Operation, ...]:
     return operations
 
 
-def build_server(settings: Settings, client: RelatelClient) -> Server:
+def build_server(
+    settings: Settings, client: RelatelClient, gate: Gate, tenant_of: TenantOf | None = None
+) -> Server:
+    """`tenant_of` says whose account a request acts on; by default the configured token's."""
+    if tenant_of is None:
+        tenant = Tenant(settings.require_token())
+        tenant_of = lambda ctx: tenant  # noqa: E731
+    # Read-only mode hides writes from tools/list; a call to one still reaches the gate, which
+    # refuses it with a result that says why.
     operations = {op.name: op for op in visible_operations(settings)}
-    tools = [op.tool() for op in operations.values()]
-    pipeline = Pipeline(settings, client)
-    tenant = Tenant(settings.require_token())
+    policy = gate.policy
+    tools = [
+        op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated))
+        for op in operations.values()
+        if not gate.hides(op)
+    ]
+    pipeline = Pipeline(client, gate)
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -49,11 +68,33 @@ def build_server(settings: Settings, client: RelatelClient) -> Server:
 
     async def call_tool(
         ctx: ServerRequestContext, params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         op = operations.get(params.name)
         if op is None:
             raise MCPError(code=types.INVALID_PARAMS, message=_unknown_tool(params.name, operations))
-        return await pipeline.call(op, params.arguments, tenant)
+        return await pipeline.call(op, params.arguments, tenant_of(ctx), channel_of(ctx, params))
+
+    async def list_resources(
+        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        audit = types.Resource(
+            uri=AUDIT_URI,
+            name="audit",
+            description="The latest costly and destructive attempts on this account and what became of them.",
+            mime_type="application/json",
+        )
+        return types.ListResourcesResult(resources=[audit])
+
+    async def read_resource(
+        ctx: ServerRequestContext, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        if str(params.uri) != AUDIT_URI:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {str(params.uri)[:100]!r}")
+        records = gate.store.recent(50, tenant=tenant_of(ctx).id)
+        text = json.dumps({"audit": records}, ensure_ascii=False)
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
+        )
 
     return Server(
         "relatel-mcp",
@@ -61,7 +102,28 @@ def build_server(settings: Settings, client: RelatelClient) -> Server:
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
     )
+
+
+def channel_of(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> Channel:
+    """How this request can reach a human: both protocol eras, and only form elicitation."""
+    capabilities = ctx.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    form = elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return Channel(
+            modern=True,
+            can_elicit=form,
+            input_responses=params.input_responses,
+            request_state=params.request_state,
+        )
+
+    async def elicit(message: str, schema: dict) -> types.ElicitResult:
+        return await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+
+    return Channel(modern=False, can_elicit=form and ctx.session.can_send_request, elicit=elicit)
 
 
 def _unknown_tool(name: str, operations: dict[str, Operation]) -> str:

@@ -9,7 +9,7 @@ import logging
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from .support import MODES, connect, error_of, wire
+from .support import ALLOW, MODES, connect, error_of, wire
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.anyio
     ],
 )
 async def test_invalid_arguments_name_the_argument_and_send_nothing(sandbox, mode, tool, args, field, words):
-    async with connect(sandbox.url, mode=mode, unsafe_allow_gated=True) as session:
+    async with connect(sandbox.url, mode=mode, policy=ALLOW) as session:
         result = await session.call_tool(tool, args)
     error = error_of(result)
     assert error["code"] == "invalid_argument" and error["field"] == field
@@ -45,21 +45,6 @@ async def test_unknown_tool_is_a_protocol_error_with_suggestions(sandbox, mode):
         with pytest.raises(MCPError, match=r"Unknown tool 'list_contact'\. Did you mean list_contacts"):
             await session.call_tool("list_contact", {})
     assert sandbox.requests() == []
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_costly_and_destructive_tools_refuse_by_default(sandbox, mode):
-    async with connect(sandbox.url, mode=mode) as session:
-        for tool, args in [
-            ("initiate_call", {"to_number": "+45 28 11 44 77"}),
-            ("send_employee_group_sms", {"employee_group_id": 1, "body": "hej"}),
-            ("delete_contact", {"id": 1}),
-            ("order_m2m_cancellation", {"subscription_id": 4567}),
-        ]:
-            error = error_of(await session.call_tool(tool, args))
-            assert error["code"] == "refused" and "nothing was sent" in error["message"], tool
-            assert "RELATEL_MCP_UNSAFE_ALLOW_GATED" in error["hint"]
-    assert sandbox.requests() == [] and sandbox.outbox() == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -154,7 +139,7 @@ async def test_the_token_appears_in_no_result_error_or_log_line(sandbox, caplog)
     caplog.set_level(logging.DEBUG)
     seen = []
     sandbox.fault(method="GET", path="/api/v2/tags", status=500)
-    async with connect(sandbox.url, token=token, unsafe_allow_gated=True) as session:
+    async with connect(sandbox.url, token=token, policy=ALLOW) as session:
         for tool, args in [
             ("get_current_employee", {}),
             ("list_tags", {}),

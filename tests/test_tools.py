@@ -17,7 +17,7 @@ import pytest
 from relatel_mcp import catalog
 from relatel_mcp.sandbox.data import fixed_uuid
 
-from .support import MODES, connect
+from .support import ALLOW, MODES, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -221,11 +221,15 @@ def test_every_tool_has_a_case():
 async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, case, mode):
     args = case.args(sandbox) if callable(case.args) else case.args
     path = case.path(sandbox) if callable(case.path) else case.path
-    async with connect(sandbox.url, mode=mode, unsafe_allow_gated=True) as session:
+    async with connect(sandbox.url, mode=mode, policy=ALLOW) as session:
         sandbox.clear_requests()
         result = await session.call_tool(case.tool, args)
         assert not result.is_error, result.content[0].text
         sent = sandbox.requests()
+    gated = {op.name: op for op in catalog.load()}[case.tool].gated
+    if gated:  # the gate first reads what the call would affect (to check and to show); only GETs
+        facts, sent = sent[:-1], sent[-1:]
+        assert {r["method"] for r in facts} <= {"GET"}
     assert [(r["method"], r["path"], r["query"], r["body"]) for r in sent] == [
         (case.method, path, case.query, case.body)
     ]

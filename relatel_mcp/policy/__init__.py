@@ -1,0 +1,33 @@
+"""The safety layer: who may do what, with whose confirmation, within which budget; and the record.
+
+settings  the operator's policy (TOML file and flags)
+facts     what a costly or destructive call would really do, resolved before asking
+gate      the checks and the confirmation ladder, failing closed
+seal      HMAC-sealed single-use tokens (preview tokens, elicitation request state)
+store     SQLite under the state dir: budgets, used tokens, the append-only audit log
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .gate import Approval, Channel, Gate
+from .seal import Sealer, load_secret
+from .settings import Policy, PolicyError, default_state_dir, load_policy
+from .store import Store
+
+
+def open_gate(policy: Policy, state_dir: Path, secret: str | None = None) -> Gate:
+    return Gate(policy, Store(state_dir), Sealer(load_secret(state_dir, secret)), state_dir)
+
+
+__all__ = [
+    "Approval",
+    "Channel",
+    "Gate",
+    "Policy",
+    "PolicyError",
+    "default_state_dir",
+    "load_policy",
+    "open_gate",
+]

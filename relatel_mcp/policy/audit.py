@@ -1,0 +1,79 @@
+"""One append-only audit record per costly or destructive attempt, whatever became of it.
+
+Decisions: sent (and its upstream status and id), failed (sent, but the call failed), declined (a
+human said no, cancelled or did not answer), refused (policy, budget, destination, kill switch,
+read-only or a bad token), preview (a preview token was issued), asked (a 2026-07-28 question went
+out), dry_run, invalid (the arguments were wrong). The tenant is a pseudonym; phone numbers are
+kept; the confirmation token is never in the arguments (it is taken out before they get here).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import mcp.types as types
+
+from ..catalog import Operation
+from ..client import Tenant
+from ..errors import ToolError
+from .store import Store
+
+MAX_ARGUMENTS = 4000  # characters of JSON; invalid calls can carry anything
+_DECISIONS = {
+    "invalid_argument": "invalid",
+    "refused": "refused",
+    "declined": "declined",
+    "confirmation_required": "preview",
+}
+
+
+class Audit:
+    def __init__(self, store: Store, op: Operation, tenant: Tenant, arguments: dict[str, Any]) -> None:
+        self.store, self.op, self.tenant = store, op, tenant
+        self.arguments: dict[str, Any] = arguments  # raw until validated, then as sent
+        self.channel: str | None = None
+        self.sent = False
+
+    def record(
+        self, decision: str, channel: str | None = None, status: int | None = None, detail: Any = None
+    ) -> None:
+        if not self.op.gated:
+            return
+        outcome = None if detail is None else str(detail)
+        self.store.audit(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "tenant": self.tenant.id,
+                "tool": self.op.name,
+                "kind": self.op.kind,
+                "arguments": _bounded(self.arguments),
+                "channel": channel or self.channel,
+                "decision": decision,
+                "status": status,
+                "upstream_id": outcome if decision == "sent" else None,
+                "detail": outcome[:500] if outcome is not None and decision != "sent" else None,
+            }
+        )
+
+
+def decision_for(error: ToolError, sent: bool) -> str:
+    return _DECISIONS.get(error.code) or ("failed" if sent else "refused")
+
+
+def upstream_id(result: types.CallToolResult) -> str | None:
+    """What identifies the upstream effect: an id, a count of sent messages, or the API's message."""
+    data = result.structured_content
+    if not isinstance(data, dict):
+        return None
+    for value in (data, *[v for v in data.values() if isinstance(v, dict)]):
+        for key in ("id", "sent", "message"):
+            if key in value:
+                return f"{key}={value[key]}"
+    return None
+
+
+def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(arguments, ensure_ascii=False, default=str)
+    return arguments if len(text) <= MAX_ARGUMENTS else {"_truncated": text[:MAX_ARGUMENTS]}

@@ -1,0 +1,74 @@
+"""Sealed tokens: a preview token or an elicitation's request state, bound to one exact call.
+
+A token is `base64url(json payload).base64url(HMAC-SHA256)` under a server secret. The payload is
+not secret (it holds digests, a tenant hash and an expiry); what matters is that nobody without
+the secret can make or alter one. `purpose` separates the two uses, so a request state cannot
+be replayed as a preview token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class Sealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the sealing secret must be at least 32 bytes")
+        self._key = key
+
+    def seal(self, payload: dict[str, Any]) -> str:
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        return f"{body}.{_b64(self._mac(body))}"
+
+    def open(self, token: str) -> dict[str, Any] | None:
+        """The payload, or None if the token is malformed or was not sealed with this key."""
+        body, _, mac = token.partition(".")
+        try:
+            if not hmac.compare_digest(_unb64(mac), self._mac(body)):
+                return None
+            payload = json.loads(_unb64(body))
+        except (ValueError, TypeError):
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    def _mac(self, body: str) -> bytes:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+
+
+def load_secret(state_dir: Path, env_value: str | None) -> bytes:
+    """RELATEL_MCP_SECRET (share it between replicas), else a key generated once in the state dir."""
+    if env_value:
+        return env_value.encode()
+    path = state_dir / "secret.key"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def digest(value: Any) -> str:
+    """A short stable digest of JSON-able data (canonical: sorted keys, no spaces)."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,444 @@
+"""Confirmation gating: a human's yes through elicitation or a sealed preview token, or nothing.
+
+MCP client ⇄ server ⇄ sandbox, in both protocol eras, counting what the sandbox received: the
+gate may read (GET) to compose its question, but a costly or destructive request is sent exactly
+once after a yes and never otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp.types as types
+import pytest
+
+from relatel_mcp import catalog
+from relatel_mcp.policy import Policy
+from relatel_mcp.policy.settings import Budgets
+
+from .support import ALLOW, MODES, connect, error_of
+
+pytestmark = pytest.mark.anyio
+
+CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
+GROUP_SMS = ("send_employee_group_sms", {"employee_group_id": 1, "body": "Møde kl. 14 i kantinen"})
+
+
+def sent(sandbox: Any) -> list[tuple[str, str]]:
+    """What the sandbox received that was not a read."""
+    return [(r["method"], r["path"]) for r in sandbox.requests() if r["method"] != "GET"]
+
+
+def answering(action: str, *, confirm: bool = True, delay: float = 0.0, seen: list[str] | None = None) -> Any:
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        if seen is not None:
+            seen.append(params.message)
+        await anyio.sleep(delay)
+        content = {"confirm": confirm} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)
+
+    return callback
+
+
+async def audit_log(session: Any) -> list[dict[str, Any]]:
+    resource = await session.read_resource("relatel://audit")
+    return json.loads(resource.contents[0].text)["audit"]
+
+
+# ------------------------------------------------------------------ elicitation, both eras
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_accept_sends_the_call_exactly_once(sandbox, mode):
+    questions: list[str] = []
+    async with connect(
+        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+    ) as session:
+        result = await session.call_tool(*CALL)
+        audit = await audit_log(session)
+    assert not result.is_error, result.content[0].text
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+    assert len(sandbox.outbox()) == 1
+    (question,) = questions
+    assert "Mette Hansen (+45 20 11 22 33)" in question  # whose phone rings first
+    assert "+45 28 11 44 77 (Peter Vestergaard (Vestkyst VVS))" in question  # who is called
+    assert (audit[0]["decision"], audit[0]["channel"], audit[0]["status"]) == ("sent", "elicitation", 200)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_group_sms_question_names_every_member_and_the_segments(sandbox, mode):
+    questions: list[str] = []
+    async with connect(
+        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+    ) as session:
+        result = await session.call_tool(*GROUP_SMS)
+    assert result.structured_content == {"sent": 3}
+    question = questions[0]
+    for member in (
+        "Mette Hansen, +45 20 11 22 33",
+        "Jonas Nielsen, +45 20 44 55 66",
+        "Sofie Larsen, +45 21 33 44 55",
+    ):
+        assert member in question
+    assert "GSM-7, 1 segment each" in question and "3 segments in total" in question
+    assert "Møde kl. 14 i kantinen" in question
+    assert sent(sandbox) == [("POST", "/api/v2/employee_groups/1/message")]
+
+
+async def test_the_question_shows_the_estimated_cost_when_prices_are_set(sandbox):
+    from relatel_mcp.policy.settings import Prices
+
+    questions: list[str] = []
+    policy = Policy(prices=Prices(sms_segment=0.35))
+    async with connect(
+        sandbox.url, policy=policy, elicitation_callback=answering("decline", seen=questions)
+    ) as s:
+        await s.call_tool(*GROUP_SMS)
+    assert "Estimated cost: 1.05 DKK." in questions[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
+async def test_decline_cancel_or_an_unticked_box_sends_nothing(sandbox, mode, action, confirm):
+    async with connect(
+        sandbox.url, mode=mode, elicitation_callback=answering(action, confirm=confirm)
+    ) as session:
+        error = error_of(await session.call_tool(*CALL))
+        audit = await audit_log(session)
+    assert error["code"] == "declined" and "nothing was sent" in error["message"]
+    assert sent(sandbox) == [] and sandbox.outbox() == []
+    assert audit[0]["decision"] == "declined"
+
+
+async def test_no_answer_in_time_sends_nothing_handshake_era(sandbox):
+    policy = Policy(elicit_timeout_seconds=0.3)
+    async with connect(
+        sandbox.url, mode="legacy", policy=policy, elicitation_callback=answering("accept", delay=2)
+    ) as s:
+        error = error_of(await s.call_tool(*CALL))
+    assert error["code"] == "declined" and "No answer within 0.3 s" in error["message"]
+    assert sent(sandbox) == []
+
+
+async def test_an_answer_after_the_request_state_expired_sends_nothing_modern_era(sandbox):
+    policy = Policy(token_ttl_seconds=1)
+    async with connect(
+        sandbox.url, mode="auto", policy=policy, elicitation_callback=answering("accept", delay=1.5)
+    ) as s:
+        error = error_of(await s.call_tool(*CALL))
+    assert error["code"] == "refused" and "expired" in error["message"]
+    assert sent(sandbox) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_destructive_tools_ask_too(sandbox, mode):
+    questions: list[str] = []
+    async with connect(
+        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+    ) as session:
+        result = await session.call_tool("delete_contact", {"id": 1})
+    assert not result.is_error
+    assert (
+        "Delete the contact Peter Vestergaard (Vestkyst VVS) (+45 28 11 44 77) and its 2 comments"
+        in questions[0]
+    )
+    assert sent(sandbox) == [("DELETE", "/api/v2/contacts/1")]
+
+
+# ------------------------------------------------------------------ preview tokens
+
+
+async def preview(session: Any, tool: str, args: dict[str, Any]) -> str:
+    error = error_of(await session.call_tool(tool, args))
+    assert error["code"] == "confirmation_required"
+    return (await session.call_tool(tool, args)).structured_content["confirmation"]["token"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_without_elicitation_a_preview_then_the_token_sends_once(sandbox, mode):
+    async with connect(sandbox.url, mode=mode) as session:
+        first = await session.call_tool(*CALL)
+        confirmation = first.structured_content["confirmation"]
+        assert error_of(first)["code"] == "confirmation_required"
+        assert (
+            "Peter Vestergaard" in confirmation["question"] and confirmation["token"] in first.content[0].text
+        )
+        assert sent(sandbox) == []
+        tool, args = CALL
+        done = await session.call_tool(tool, {**args, "confirmation_token": confirmation["token"]})
+        assert not done.is_error
+        again = error_of(await session.call_tool(tool, {**args, "confirmation_token": confirmation["token"]}))
+        audit = await audit_log(session)
+    assert again["code"] == "refused" and "already used" in again["message"]
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+    assert [a["decision"] for a in audit] == ["refused", "sent", "preview"]
+    assert audit[1]["channel"] == "preview_token"
+    assert all("confirmation_token" not in a["arguments"] for a in audit)
+
+
+async def test_elicit_policy_refuses_when_the_client_cannot_elicit(sandbox):
+    async with connect(sandbox.url, policy=Policy(costly="elicit")) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        error = error_of(await session.call_tool(*CALL))
+    assert "confirmation_token" not in tools["initiate_call"].input_schema["properties"]
+    assert "confirmation_token" in tools["delete_contact"].input_schema["properties"]  # destructive: confirm
+    assert error["code"] == "refused" and "does not support elicitation" in error["message"]
+    assert "'confirm'" in error["hint"]
+    assert sent(sandbox) == []
+
+
+def _flip_last(token: str) -> str:
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("forged", "not valid"),
+        ("other arguments", "other arguments"),
+        ("other tool", "issued for initiate_call"),
+        ("other tenant", "another account"),
+        ("expired", "expired"),
+        ("facts changed", "has changed since"),
+    ],
+)
+async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tmp_path, case, reason):
+    policy = Policy(token_ttl_seconds=1) if case == "expired" else Policy()
+    tool, args = GROUP_SMS if case == "facts changed" else CALL
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
+        token = await preview(session, tool, args)
+    if case == "forged":
+        token = _flip_last(token)
+    if case == "other arguments":
+        args = {**args, "to_number": "+45 30 11 22 44"}
+    if case == "other tool":
+        tool, args = "send_employee_sms", {"id": 2, "body": "hej"}
+    if case == "expired":
+        await anyio.sleep(2.1)
+    if case == "facts changed":  # someone joins the group after the human saw its members
+        with sandbox.client() as api:
+            api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
+    token_of = "sandbox-tenant-someone-else" if case == "other tenant" else "sandbox-admin"
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path, token=token_of) as session:
+        error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
+    assert error["code"] == "refused" and reason in error["message"], error["message"]
+    assert (
+        sent(sandbox) == [("PUT", "/api/v2/employee_groups/1")]
+        if case == "facts changed"
+        else sent(sandbox) == []
+    )
+    assert sandbox.outbox() == []
+
+
+async def test_a_token_from_another_server_secret_is_forged(sandbox, tmp_path):
+    async with connect(sandbox.url, state_dir=tmp_path / "a") as session:
+        token = await preview(session, *CALL)
+    async with connect(sandbox.url, state_dir=tmp_path / "b") as session:
+        error = error_of(await session.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
+    assert error["code"] == "refused" and "not valid" in error["message"]
+    assert sent(sandbox) == []
+
+
+# ------------------------------------------------------------------ budgets, destinations, kill switch
+
+
+async def test_budget_exhausted_is_refused_and_stays_so_after_a_restart(sandbox, tmp_path):
+    policy = Policy(costly="allow", budgets=Budgets(calls=1))
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
+        assert not (await session.call_tool(*CALL)).is_error
+        error = error_of(await session.call_tool(*CALL))
+    assert error["code"] == "refused" and "budget of 1 calls" in error["message"]
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:  # a new server process
+        error = error_of(await session.call_tool(*CALL))
+    assert error["code"] == "refused" and "budget" in error["message"]
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+
+
+async def test_sms_budget_counts_segments_times_recipients_before_asking(sandbox):
+    questions: list[str] = []
+    policy = Policy(budgets=Budgets(sms_segments=2))
+    async with connect(
+        sandbox.url, policy=policy, elicitation_callback=answering("accept", seen=questions)
+    ) as s:
+        error = error_of(await s.call_tool(*GROUP_SMS))
+    assert error["code"] == "refused" and "3 more asked" in error["message"]
+    assert questions == [] and sent(sandbox) == []  # nobody was asked for something the budget forbids
+
+
+async def test_budgets_are_per_tenant(sandbox, tmp_path):
+    policy = Policy(costly="allow", budgets=Budgets(calls=1))
+    for token in ("sandbox-tenant-a", "sandbox-tenant-b"):
+        async with connect(sandbox.url, policy=policy, state_dir=tmp_path, token=token) as session:
+            assert not (await session.call_tool(*CALL)).is_error
+    assert len(sent(sandbox)) == 2
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [("+46 8 123 456 78", "outside the allowed destinations"), ("+45 90 90 90 90", "premium-rate")],
+)
+async def test_destination_allow_list_and_premium_rate_block(sandbox, number, reason):
+    async with connect(sandbox.url, policy=ALLOW) as session:
+        error = error_of(await session.call_tool("initiate_call", {"to_number": number}))
+    assert error["code"] == "refused" and reason in error["message"]
+    assert sent(sandbox) == []
+
+
+async def test_the_allow_list_is_configurable(sandbox):
+    policy = Policy(costly="allow", allow_prefixes=("45", "46"))
+    async with connect(sandbox.url, policy=policy) as session:
+        assert not (await session.call_tool("initiate_call", {"to_number": "+46 8 123 456 78"})).is_error
+
+
+async def test_kill_switch_by_environment_and_by_file(sandbox, tmp_path, monkeypatch):
+    async with connect(sandbox.url, policy=ALLOW, state_dir=tmp_path) as session:
+        monkeypatch.setenv("RELATEL_MCP_KILL_SWITCH", "1")
+        assert "kill switch" in error_of(await session.call_tool(*CALL))["message"]
+        monkeypatch.delenv("RELATEL_MCP_KILL_SWITCH")
+        (tmp_path / "KILL_SWITCH").touch()
+        assert "kill switch" in error_of(await session.call_tool(*GROUP_SMS))["message"]
+        assert not (await session.call_tool("delete_contact", {"id": 12})).is_error  # deletes are not costly
+        (tmp_path / "KILL_SWITCH").unlink()
+        assert not (await session.call_tool(*CALL)).is_error
+    assert sent(sandbox) == [("DELETE", "/api/v2/contacts/12"), ("POST", "/api/v2/switch/dial")]
+
+
+# ------------------------------------------------------------------ dry run, read-only, audit
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_dry_run_returns_the_exact_request_and_sends_nothing(sandbox, mode):
+    async with connect(sandbox.url, mode=mode, policy=Policy(dry_run=True)) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        result = await session.call_tool(*CALL)
+        deleted = await session.call_tool("delete_contact", {"id": 3})
+    assert not result.is_error
+    assert result.structured_content["request"] == {
+        "method": "POST",
+        "path": "/api/v2/switch/dial",
+        "body": {"to_number": "4528114477"},
+    }
+    assert "Peter Vestergaard" in result.structured_content["would_ask"]
+    assert deleted.structured_content["request"] == {"method": "DELETE", "path": "/api/v2/contacts/3"}
+    assert tools["initiate_call"].output_schema is None and "confirmation_token" not in str(
+        tools["initiate_call"]
+    )
+    assert sent(sandbox) == [] and sandbox.outbox() == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_read_only_hides_and_refuses_every_change(sandbox, mode):
+    async with connect(sandbox.url, mode=mode, policy=Policy(read_only=True, costly="allow")) as session:
+        tools = (await session.list_tools()).tools
+        created = error_of(
+            await session.call_tool("create_contact", {"name": "X", "number": "+45 71 99 99 99"})
+        )
+        called = error_of(await session.call_tool(*CALL))
+        listed = await session.call_tool("list_tags", {})
+    reads = {op.name for op in catalog.load() if op.kind == "read"}
+    assert {t.name for t in tools} == reads and all(t.annotations.read_only_hint for t in tools)
+    assert created["code"] == called["code"] == "refused" and "read-only" in created["message"]
+    assert not listed.is_error
+    assert sent(sandbox) == []
+
+
+async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
+    attempts = [
+        (answering("accept"), CALL, "sent"),
+        (answering("decline"), CALL, "declined"),
+        (None, CALL, "preview"),
+        (None, ("initiate_call", {"to_number": "+45 90 90 90 90"}), "refused"),
+        (None, ("initiate_call", {"to_number": "nope"}), "invalid"),
+    ]
+    for callback, (tool, args), _ in attempts:
+        async with connect(
+            sandbox.url, state_dir=tmp_path, token="sandbox-tenant-audit", elicitation_callback=callback
+        ) as s:
+            await s.call_tool(tool, args)
+    async with connect(sandbox.url, state_dir=tmp_path, token="sandbox-tenant-audit") as session:
+        audit = list(reversed(await audit_log(session)))
+    async with connect(sandbox.url, state_dir=tmp_path, token="sandbox-tenant-other") as session:
+        assert await audit_log(session) == []  # the resource shows only the caller's own account
+    # In the 2026-07-28 era a question is a round trip of its own: "asked", then the outcome.
+    assert [a["decision"] for a in audit] == [
+        "asked",
+        "sent",
+        "asked",
+        "declined",
+        "preview",
+        "refused",
+        "invalid",
+    ]
+    assert audit[1]["arguments"] == {"to_number": "4528114477"}
+    assert audit[1]["upstream_id"] == "message=Call initiated successfully"
+    assert {a["tool"] for a in audit} == {"initiate_call"} and {a["kind"] for a in audit} == {"costly"}
+    assert all(len(a["tenant"]) == 16 and "sandbox" not in a["tenant"] for a in audit)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("relatel-mcp")), "audit", "--state-dir", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [p["decision"] for p in printed] == [a["decision"] for a in audit]
+    assert "sandbox-tenant-audit" not in done.stdout
+
+
+def test_the_audit_log_is_append_only(tmp_path):
+    import sqlite3
+
+    from relatel_mcp.policy.store import Store
+
+    store = Store(tmp_path)
+    store.audit(
+        {"at": "now", "tenant": "t", "tool": "x", "kind": "costly", "arguments": {}, "decision": "sent"}
+    )
+    for statement in ("UPDATE audit SET decision='declined'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store._db.execute(statement)
+    assert [r["decision"] for r in store.recent()] == ["sent"]
+
+
+async def test_tools_list_stays_within_its_context_budget(sandbox):
+    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), with the default policy."""
+    async with connect(sandbox.url) as session:
+        tools = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for t in (await session.list_tools()).tools
+        ]
+    view = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in tools]
+    size = lambda value: len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())  # noqa: E731
+    assert size(view) <= 16_000 and size(tools) <= 30_000
+
+
+async def test_a_made_up_elicitation_answer_without_the_servers_request_state_sends_nothing(sandbox):
+    accepted = types.ElicitResult(action="accept", content={"confirm": True})
+    async with connect(sandbox.url, mode="auto", elicitation_callback=answering("decline")) as session:
+        error = error_of(await session.call_tool(*CALL, input_responses={"confirm": accepted}))
+        forged = error_of(
+            await session.call_tool(*CALL, input_responses={"confirm": accepted}, request_state="e30.AAAA")
+        )
+    assert error["code"] == forged["code"] == "refused" and "not valid" in error["message"]
+    assert sent(sandbox) == []
+
+
+async def test_a_request_state_confirms_one_call_only(sandbox):
+    states: list[str] = []
+    accepted = types.ElicitResult(action="accept", content={"confirm": True})
+
+    async def remember(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return accepted
+
+    async with connect(sandbox.url, mode="auto", elicitation_callback=remember) as session:
+        first = await session.session.call_tool(*CALL, allow_input_required=True)
+        states.append(first.request_state)
+        done = await session.call_tool(*CALL, input_responses={"confirm": accepted}, request_state=states[0])
+        replay = error_of(
+            await session.call_tool(*CALL, input_responses={"confirm": accepted}, request_state=states[0])
+        )
+    assert isinstance(first, types.InputRequiredResult) and not done.is_error
+    assert replay["code"] == "refused" and "already used" in replay["message"]
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
