@@ -23,11 +23,13 @@ import anyio
 
 from . import __version__, catalog
 from .catalog import CatalogError
-from .client import RelatelClient
 from .config import ConfigError, Settings
-from .policy import PolicyError, load_policy, open_gate
+from .policy import PolicyError, load_policy
 from .policy.settings import MODES
 from .policy.store import Store
+from .server import services
+from .serving import UvicornServer
+from .transports import HttpOptions, describe, http_app
 
 SANDBOX_TOKEN = "sandbox-admin"
 COMMANDS = ("serve", "tools", "audit", "sandbox")
@@ -57,6 +59,28 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="{" + ",".join(COMMANDS) + "}")
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)")
+    serve.add_argument("--transport", choices=("stdio", "http", "sse"), default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP: the address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=8080, help="HTTP: the port (default 8080; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--auth",
+        choices=("api-key", "passthrough", "none"),
+        default=os.environ.get("RELATEL_MCP_AUTH", "api-key"),
+        help="HTTP: api-key (keys in RELATEL_MCP_API_KEYS), passthrough (clients send their Relatel "
+        "token), none (loopback only)",
+    )
+    serve.add_argument("--stateless", action="store_true", help="HTTP: no sessions (for several replicas)")
+    serve.add_argument(
+        "--allowed-hosts",
+        default=os.environ.get("RELATEL_MCP_ALLOWED_HOSTS", ""),
+        help="HTTP: Host names to accept besides loopback (env RELATEL_MCP_ALLOWED_HOSTS); * = any",
+    )
+    serve.add_argument(
+        "--max-sessions", type=int, default=200, help="HTTP: concurrent sessions (default 200)"
+    )
+    serve.add_argument("--max-body-bytes", type=int, default=1_048_576, help="HTTP: request body limit")
     serve.add_argument("--sandbox", action="store_true", help="use a built-in simulated Relatel account")
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
     serve.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
@@ -117,9 +141,33 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> None:
     settings = _settings(args)
-    if not args.sandbox:
+    if args.transport == "stdio":
+        if not args.sandbox:
+            settings.require_token()
+        anyio.run(_serve_stdio, settings, args.sandbox)
+        return
+    options = HttpOptions(
+        host=args.host,
+        port=args.port,
+        transport=args.transport,
+        auth=args.auth,
+        api_keys=tuple(k.strip() for k in os.environ.get("RELATEL_MCP_API_KEYS", "").split(",") if k.strip()),
+        stateless=args.stateless,
+        allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip()),
+        max_sessions=args.max_sessions,
+        max_body_bytes=args.max_body_bytes,
+    )
+    options.check()
+    if args.auth != "passthrough" and not args.sandbox:
         settings.require_token()
-    anyio.run(_serve_stdio, settings, args.sandbox)
+    anyio.run(_serve_http, settings, options, args.sandbox)
+
+
+async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
+    async with _upstream(settings, sandbox) as settings, services(settings) as (client, gate):
+        server = UvicornServer(http_app(settings, client, gate, options), options.host, options.port)
+        print(describe(options, server.url), file=sys.stderr, flush=True)
+        await server.serve(handle_signals=True)
 
 
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
@@ -127,18 +175,10 @@ async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
 
     from .server import build_server
 
-    async with _upstream(settings, sandbox) as settings:
-        client = RelatelClient(
-            settings.base_url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
-        )
-        gate = open_gate(settings.policy, settings.state_dir, settings.secret)
-        try:
-            server = build_server(settings, client, gate)
-            async with stdio_server() as (read, write):
-                await server.run(read, write, server.create_initialization_options())
-        finally:
-            await client.aclose()
-            gate.store.close()
+    async with _upstream(settings, sandbox) as settings, services(settings) as (client, gate):
+        server = build_server(settings, client, gate)
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
 
 
 @contextlib.asynccontextmanager

@@ -6,9 +6,10 @@ pydantic model), not a Python function with a signature for MCPServer to introsp
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
@@ -20,7 +21,7 @@ from .catalog import Operation
 from .client import RelatelClient, Tenant
 from .config import Settings
 from .pipeline import Pipeline
-from .policy import Channel, Gate
+from .policy import Channel, Gate, open_gate
 
 INSTRUCTIONS = (
     "Tools for one company's Relatel phone system. Give phone numbers as people write them "
@@ -31,6 +32,20 @@ INSTRUCTIONS = (
 AUDIT_URI = "relatel://audit"
 
 TenantOf = Callable[[ServerRequestContext], Tenant]
+
+
+@contextlib.asynccontextmanager
+async def services(settings: Settings) -> AsyncIterator[tuple[RelatelClient, Gate]]:
+    """The one upstream client and the gate with its state, for the life of a server."""
+    client = RelatelClient(
+        settings.base_url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+    )
+    gate = open_gate(settings.policy, settings.state_dir, settings.secret)
+    try:
+        yield client, gate
+    finally:
+        await client.aclose()
+        gate.store.close()
 
 
 def visible_operations(settings: Settings) -> tuple[Operation, ...]:

@@ -1,24 +1,38 @@
-"""Connecting a real MCP client to the server, which talks HTTP to the sandbox on loopback."""
+"""Connecting real MCP clients to the server, which talks HTTP to the sandbox on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import mcp.types as types
 from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
 
-from relatel_mcp.client import RelatelClient
 from relatel_mcp.config import Settings
-from relatel_mcp.policy import Policy, open_gate
-from relatel_mcp.server import build_server
+from relatel_mcp.policy import Policy
+from relatel_mcp.server import build_server, services
+from relatel_mcp.serving import UvicornServer
+from relatel_mcp.transports import HttpOptions, http_app
 
 MODES = ["legacy", "auto"]
 ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
+
+
+def settings_for(base_url: str, *, token: str | None = "sandbox-admin", policy: Policy | None = None,
+                 state_dir: Path | None = None, **timeouts: Any) -> Settings:  # fmt: skip
+    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="relatel-mcp-test-"))
+    return Settings(
+        token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **timeouts
+    )
 
 
 @asynccontextmanager
@@ -36,18 +50,46 @@ async def connect(
     `client_options` go to mcp.Client (e.g. elicitation_callback) or, for timeouts, to Settings.
     """
     timeouts = {k: client_options.pop(k) for k in ("connect_timeout", "read_timeout") if k in client_options}
-    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="relatel-mcp-test-"))
-    config = Settings(
-        token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **timeouts
-    )
-    client = RelatelClient(base_url, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout)
-    gate = open_gate(config.policy, state_dir)
+    config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **timeouts)
+    async with (
+        services(config) as (client, gate),
+        Client(build_server(config, client, gate), mode=mode, **client_options) as session,
+    ):
+        yield session
+
+
+@contextmanager
+def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
+    """The HTTP transports on a real loopback socket, in a thread with its own event loop."""
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with services(settings) as (client, gate):
+            server = UvicornServer(http_app(settings, client, gate, options), options.host, 0, lifespan="on")
+            holder["server"] = server
+            ready.set()
+            await server.serve()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    server = holder["server"]
+    assert server.started.wait(10)
     try:
-        async with Client(build_server(config, client, gate), mode=mode, **client_options) as session:
-            yield session
+        yield server.url
     finally:
-        await client.aclose()
-        gate.store.close()
+        server.stop()
+        thread.join(10)
+
+
+def http_transport(url: str, bearer: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    return streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=30))
+
+
+def sse_transport(url: str, bearer: str | None = None) -> Any:
+    return sse_client(f"{url}/sse", headers={"Authorization": f"Bearer {bearer}"} if bearer else None)
 
 
 def error_of(result: types.CallToolResult) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""Running an ASGI app with uvicorn on a socket bound up front: blocking, in a thread, or as a task.
+
+Binding first means `port=0` yields a free port and `.url` is known before serving starts
+(connections made early wait in the listen backlog). Only the given host is bound. Used by the
+MCP HTTP transports and by the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that reports when it accepts connections and, when embedded, leaves signals alone."""
+
+    def __init__(self, config: uvicorn.Config, started: threading.Event, handle_signals: bool) -> None:
+        super().__init__(config)
+        self._started_event = started
+        self._handle_signals = handle_signals
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._started_event.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if not self._handle_signals:
+            yield
+            return
+        with super().capture_signals():
+            yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class UvicornServer:
+    """One app on one socket. Use `start_thread()`/`stop()` (or `with`), `await serve()`, or `run()`."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> None:
+        self.app = app
+        self.host = host
+        self.started = threading.Event()
+        self._config = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5, **config}
+        self._socket = bind(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: _Uvicorn | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _uvicorn(self, handle_signals: bool) -> _Uvicorn:
+        self._server = _Uvicorn(uvicorn.Config(self.app, **self._config), self.started, handle_signals)
+        return self._server
+
+    async def serve(self, *, handle_signals: bool = False) -> None:
+        """Serve in the running event loop until `stop()` (or cancellation)."""
+        server = self._uvicorn(handle_signals)
+        try:
+            await server.serve(sockets=[self._socket])
+        finally:
+            self.started.clear()
+            self._socket.close()  # only once uvicorn is done with it
+
+    async def wait_started(self, timeout: float = 10.0) -> None:
+        """For callers that started `serve()` as a task: wait until connections are accepted."""
+        async with asyncio.timeout(timeout):
+            while not self.started.is_set():
+                await asyncio.sleep(0.01)
+
+    def start_thread(self, timeout: float = 10.0) -> UvicornServer:
+        """Serve from a daemon thread with its own event loop; returns once it accepts connections."""
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self.serve()), name=f"uvicorn-{self.port}", daemon=True
+        )
+        self._thread.start()
+        if not self.started.wait(timeout):
+            raise RuntimeError(f"server did not start within {timeout} s")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to shut down and, for the thread variant, wait until it has."""
+        if self._server is None:
+            self._socket.close()  # never served
+            return
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run(self, ready: Callable[[str], None] | None = None) -> None:
+        """Serve in the foreground until Ctrl-C / SIGTERM; `ready(url)` is called once listening."""
+
+        async def main() -> None:
+            task = asyncio.create_task(self.serve(handle_signals=True))
+            if ready is not None:
+                await self.wait_started()
+                ready(self.url)
+            await task
+
+        try:
+            asyncio.run(main())
+        finally:
+            self._socket.close()
+
+    def __enter__(self) -> UvicornServer:
+        return self.start_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

