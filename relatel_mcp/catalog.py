@@ -29,7 +29,7 @@ REQUIREMENTS = {
 }
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _REQUIRED_KEYS = {"name", "operation", "method", "path", "toolset", "kind", "args", "description"}
-_OPTIONAL_KEYS = {"requires", "body", "list_key", "page"}
+_OPTIONAL_KEYS = {"requires", "body", "list_key", "page", "verify", "third_party_text"}
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -60,6 +60,8 @@ class Operation:
     body: str | None = None
     list_key: str | None = None
     page: Page | None = None
+    verify: str | None = None  # the read tool that shows whether a call whose answer was lost happened
+    third_party_text: bool = False  # results carry text written by callers and other outsiders
     media: str | None = None
     response: dict[str, Any] | None = field(default=None, repr=False)
     csv_columns: tuple[str, ...] = ()
@@ -75,13 +77,18 @@ class Operation:
         return self.kind in ("costly", "destructive")
 
     @property
+    def idempotent(self) -> bool:
+        """Repeating it changes nothing more: safe to retry. Never true of a costly action."""
+        return self.kind != "costly" and self.method != "POST"
+
+    @property
     def annotations(self) -> types.ToolAnnotations:
         # Every hint is set explicitly: clients decide what to prompt for from them, and an
         # unset readOnlyHint makes some ask for approval on every read.
         return types.ToolAnnotations(
             read_only_hint=self.kind == "read",
             destructive_hint=self.gated,
-            idempotent_hint=self.kind != "costly" and self.method != "POST",
+            idempotent_hint=self.idempotent,
             # Reads and writes stay inside the company's account; calls, SMS and orders reach
             # people and systems outside it.
             open_world_hint=self.kind == "costly",
@@ -199,6 +206,13 @@ def parse(document: dict[str, Any]) -> tuple[Operation, ...]:
             raise CatalogError(f"tools.yaml entry {index} ({op.name}): duplicate tool name")
         seen.add(op.name)
         operations.append(op)
+    for index, op in enumerate(operations):
+        if op.verify is not None and op.verify not in seen:
+            raise CatalogError(f"tools.yaml entry {index} ({op.name}): verify names no tool: {op.verify!r}")
+        if op.method == "POST" and op.verify is None:
+            raise CatalogError(
+                f"tools.yaml entry {index} ({op.name}): a POST needs verify (how to check a lost answer)"
+            )
     outputs = output_schemas(tuple(operations))
     return tuple(replace(op, output_schema=outputs[op.name]) for op in operations)
 
@@ -245,6 +259,8 @@ def _operation(index: int, entry: Any) -> Operation:
         body=entry.get("body"),
         list_key=entry.get("list_key"),
         page=page,
+        verify=entry.get("verify"),
+        third_party_text=bool(entry.get("third_party_text", False)),
         media=spec.get("media"),
         response=spec.get("response"),
         csv_columns=tuple(spec.get("csv_columns", ())),

@@ -195,7 +195,7 @@ async def _upstream(settings: Settings, sandbox: bool) -> AsyncIterator[Settings
         await server.wait_started()
         print(
             f"relatel-mcp: SANDBOX mode: a simulated Relatel account at {server.url}. "
-            f"No real calls or SMS are made. Acting as {SANDBOX_TOKEN} ({DEMO_TOKENS[SANDBOX_TOKEN]}).",
+            f"No real calls or SMS are made. Acting as {DEMO_TOKENS[SANDBOX_TOKEN]}.",
             file=sys.stderr,
         )
         try:

@@ -2,18 +2,29 @@
 
 The token travels with each request, never on the shared client, so one pool can serve several
 tenants without one's token reaching another's request.
+
+Retries only where repeating is harmless: requests the caller marks idempotent (reads, PUT,
+PATCH, DELETE) are retried on connection errors, timeouts, unreadable bodies and 429/502/503/504,
+with capped exponential backoff, full jitter, and `Retry-After` honoured. Everything else is sent
+exactly once: a phone call is never placed twice because an answer got lost.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 
 from . import __version__
-from .errors import from_transport
+from .errors import ToolError, from_transport, retry_after_seconds
+from .ratelimit import RateLimiter
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,17 @@ class UpstreamRequest:
         return described
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # in all, for idempotent requests
+    base: float = 0.25  # seconds; doubled each attempt, with full jitter
+    cap: float = 4.0
+    max_retry_after: float = 30.0  # a longer Retry-After is reported, not waited for
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
 class RelatelClient:
     def __init__(
         self,
@@ -54,9 +76,13 @@ class RelatelClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter or RateLimiter(per_second=10, burst=20)
         self._http = httpx2.AsyncClient(
             base_url=self.base_url,
             timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
@@ -65,8 +91,32 @@ class RelatelClient:
             transport=transport,
         )
 
-    async def send(self, request: UpstreamRequest, tenant: Tenant) -> httpx2.Response:
-        """Send once; transport failures become ToolErrors, HTTP statuses are the caller's."""
+    async def send(
+        self, request: UpstreamRequest, tenant: Tenant, *, idempotent: bool = False, expect_json: bool = False
+    ) -> httpx2.Response:
+        """The response to `request`; transport failures become ToolErrors, statuses are the caller's.
+
+        Only `idempotent` requests are ever repeated; `expect_json` lets a garbled answer to one
+        count as a failure worth repeating.
+        """
+        attempts = self.retry.attempts if idempotent else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._send_once(request, tenant)
+            except ToolError as error:
+                if last or error.code == "rate_limited":
+                    raise
+                await anyio.sleep(self.retry.backoff(attempt))
+                continue
+            wait = self._retry_wait(response, attempt, expect_json)
+            if last or wait is None:
+                return response
+            await anyio.sleep(wait)
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    async def _send_once(self, request: UpstreamRequest, tenant: Tenant) -> httpx2.Response:
+        await self.limiter.acquire(tenant.id)
         try:
             return await self._http.request(
                 request.method,
@@ -78,5 +128,24 @@ class RelatelClient:
         except httpx2.TransportError as exc:
             raise from_transport(exc) from None
 
+    def _retry_wait(self, response: httpx2.Response, attempt: int, expect_json: bool) -> float | None:
+        """How long to wait before repeating this idempotent request, or None to keep the answer."""
+        if response.status_code in RETRY_STATUSES:
+            retry_after = retry_after_seconds(response)
+            if retry_after is None:
+                return self.retry.backoff(attempt)
+            return retry_after if retry_after <= self.retry.max_retry_after else None
+        if expect_json and response.is_success and not _is_json(response.content):
+            return self.retry.backoff(attempt)
+        return None
+
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True

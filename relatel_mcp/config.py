@@ -24,6 +24,10 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     toolsets: frozenset[str] | None = None
+    retries: int = 2  # extra attempts for idempotent requests (never for costly ones)
+    rate_per_second: float = 10.0  # upstream requests per tenant; 0 turns the limiter off
+    rate_burst: int = 20
+    max_result_bytes: int = 40_000  # larger results are cut, with a note and a cursor
     policy: Policy = field(default_factory=Policy)
     state_dir: Path = field(default_factory=default_state_dir)
     secret: str | None = field(default=None, repr=False)  # seals confirmation tokens; shared by replicas
@@ -35,6 +39,12 @@ class Settings:
             base_url=env.get("RELATEL_BASE_URL") or DEFAULT_BASE_URL,
             connect_timeout=_number(env, "RELATEL_CONNECT_TIMEOUT", 5.0),
             read_timeout=_number(env, "RELATEL_READ_TIMEOUT", 30.0),
+            retries=int(_number(env, "RELATEL_MCP_RETRIES", 2, low=0, high=10)),
+            rate_per_second=_number(env, "RELATEL_MCP_RATE_PER_SECOND", 10.0, low=0, high=1000),
+            rate_burst=int(_number(env, "RELATEL_MCP_RATE_BURST", 20, low=1, high=10_000)),
+            max_result_bytes=int(
+                _number(env, "RELATEL_MCP_MAX_RESULT_BYTES", 40_000, low=1000, high=10_000_000)
+            ),
             toolsets=_set(env.get("RELATEL_MCP_TOOLSETS")),
             state_dir=default_state_dir(env),
             secret=env.get("RELATEL_MCP_SECRET") or None,
@@ -51,16 +61,18 @@ class Settings:
         return self.token
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, low: float = 0.001, high: float = 600
+) -> float:
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 < value <= 600:
-        raise ConfigError(f"{name} must be between 0 and 600 seconds")
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}")
     return value
 
 

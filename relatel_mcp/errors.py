@@ -17,9 +17,14 @@ becomes an `isError` tool result with structured content
     rejected            400/422 the API refused the request; `field` names the argument
     rate_limited        429     too many requests; `retry_after` says when to try again
     upstream_error      5xx     Relatel failed
-    timeout             -       no answer in time
-    unreachable         -       no connection to Relatel
+    timeout             -       no answer in time (the request may have arrived)
+    connection_lost     -       the connection broke mid-request (the request may have arrived)
+    unreachable         -       no connection to Relatel (nothing arrived)
     bad_response        -       the answer could not be read
+    outcome_unknown     -       a call that is not safe to repeat (a phone call, an SMS, an order,
+                                a create) met timeout / connection_lost / 5xx / bad_response:
+                                it may or may not have happened, it was not retried, and `hint`
+                                says how to check before trying again
 
 Messages never contain the token: `redact` runs over every text that leaves the server.
 """
@@ -65,9 +70,9 @@ class ToolError(Exception):
         return "\n".join(parts)
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
+def redact(text: str, secrets: Iterable[object]) -> str:
     for secret in secrets:
-        if secret and len(secret) >= 4:
+        if isinstance(secret, str) and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text
 
@@ -112,7 +117,7 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
         detail = "; ".join(f"{k} {', '.join(v)}" for k, v in fields.items()) or upstream
         return ToolError("rejected", f"Relatel rejected the request: {detail}.", status, field=field)
     if status == 429:
-        wait = _retry_after(response)
+        wait = retry_after_seconds(response)
         return ToolError(
             "rate_limited",
             "Relatel's rate limit was hit.",
@@ -133,16 +138,31 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
 
 
 def from_transport(exc: httpx2.TransportError) -> ToolError:
-    if isinstance(exc, httpx2.TimeoutException):
-        return ToolError("timeout", "Relatel did not answer in time.", retryable=True, hint="Try again.")
-    if isinstance(exc, httpx2.ConnectError):
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
         return ToolError(
             "unreachable",
-            "Could not connect to Relatel.",
+            "Could not connect to Relatel; nothing was sent.",
             retryable=True,
-            hint="Check the network and RELATEL_BASE_URL.",
+            hint="Check the network and RELATEL_BASE_URL, then try again.",
         )
-    return ToolError("unreachable", "The connection to Relatel broke.", retryable=True, hint="Try again.")
+    if isinstance(exc, httpx2.TimeoutException):
+        return ToolError("timeout", "Relatel did not answer in time.", retryable=True, hint="Try again.")
+    return ToolError("connection_lost", "The connection to Relatel broke.", retryable=True, hint="Try again.")
+
+
+# Failures after which a request may nevertheless have been carried out upstream.
+AMBIGUOUS = frozenset({"timeout", "connection_lost", "upstream_error", "bad_response"})
+
+
+def outcome_unknown(op: Operation, cause: ToolError) -> ToolError:
+    check = f"Check with {op.verify} whether it happened" if op.verify else "Check whether it happened"
+    return ToolError(
+        "outcome_unknown",
+        f"The answer to {op.name} was lost ({cause.message.rstrip('.')}): it may or may not have "
+        "happened. It was not retried, so that it cannot happen twice.",
+        cause.status,
+        hint=f"{check} before trying again.",
+    )
 
 
 def bad_response(detail: str) -> ToolError:
@@ -162,7 +182,7 @@ def _upstream_message(response: httpx2.Response) -> tuple[str, dict[str, list[st
     return message[:300], fields
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
+def retry_after_seconds(response: httpx2.Response) -> float | None:
     try:
         wait = float(response.headers.get("retry-after", ""))
     except ValueError:

@@ -6,15 +6,11 @@ entry, and nothing knows whether the upstream is Relatel or the sandbox.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
 from typing import Any
 from urllib.parse import quote
 
 import httpx2
-import jsonschema
 import mcp.types as types
 from pydantic import ValidationError
 
@@ -26,12 +22,14 @@ from .models import Args
 from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
+from .results import compact_json, shape
 
 
 class Pipeline:
-    def __init__(self, client: RelatelClient, gate: Gate) -> None:
+    def __init__(self, client: RelatelClient, gate: Gate, *, max_result_bytes: int = 40_000) -> None:
         self.client = client
         self.gate = gate
+        self.max_result_bytes = max_result_bytes
 
     async def call(
         self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
@@ -53,16 +51,22 @@ class Pipeline:
                 return dry_run_result(op, request, approval)
             self.gate.spend(tenant, approval)
             audit.sent = True
-            response = await self._send(request, tenant, approval)
-            result = shape(op, response)
+            response = await self._send(op, request, tenant, approval)
+            result = shape(op, response, max_bytes=self.max_result_bytes)
             audit.record("sent", status=response.status_code, detail=upstream_id(result))
             return result
         except ToolError as error:
+            if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
+                error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
             audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
             return error_result(error, secrets=(tenant.token, token))
 
-    async def _send(self, request: UpstreamRequest, tenant: Tenant, approval: Approval) -> httpx2.Response:
-        response = await self.client.send(request, tenant)
+    async def _send(
+        self, op: Operation, request: UpstreamRequest, tenant: Tenant, approval: Approval
+    ) -> httpx2.Response:
+        response = await self.client.send(
+            request, tenant, idempotent=op.idempotent, expect_json=op.media == "application/json"
+        )
         if 400 <= response.status_code < 500:
             self.gate.refund(tenant, approval)  # refused upstream: nothing happened, nothing spent
         return response
@@ -71,12 +75,17 @@ class Pipeline:
         """GETs for resolving a gated call's facts, as the same tenant: JSON, or None on 404."""
 
         async def read(path: str) -> Any:
-            response = await self.client.send(UpstreamRequest("GET", path), tenant)
+            response = await self.client.send(
+                UpstreamRequest("GET", path), tenant, idempotent=True, expect_json=True
+            )
             if response.status_code == 404:
                 return None
             if not response.is_success:
                 raise errors.from_response(op, response)
-            return _json(response)
+            try:
+                return response.json()
+            except ValueError:
+                raise errors.bad_response("not valid JSON") from None
 
         return read
 
@@ -141,87 +150,7 @@ def _query_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def shape(op: Operation, response: httpx2.Response) -> types.CallToolResult:
-    """A successful answer as structured content plus compact text; anything else as an error."""
-    if not response.is_success:
-        raise errors.from_response(op, response)
-    if op.media == "audio/mpeg":
-        return _audio(op, response)
-    if op.media == "text/csv":
-        return _csv(response)
-    if op.output_schema is None:
-        return types.CallToolResult(content=[types.TextContent(text=response.text or "OK")])
-    structured = _structured(op, _json(response))
-    return types.CallToolResult(
-        content=[types.TextContent(text=compact_json(structured))],
-        structured_content=structured,
-    )
-
-
-def _json(response: httpx2.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise errors.bad_response("not valid JSON") from None
-
-
-def _structured(op: Operation, body: Any) -> dict[str, Any]:
-    structured = {op.list_key: body} if op.list_key else body
-    if not isinstance(structured, dict):
-        raise errors.bad_response(f"expected a JSON object, got {type(body).__name__}")
-    if op.page is not None and (cursor := _next_page(op, structured)):
-        structured = {**structured, "next_page": cursor}
-    problem = jsonschema.exceptions.best_match(_validator(op).iter_errors(structured))
-    if problem is not None:
-        where = "/".join(str(p) for p in problem.absolute_path) or "the top level"
-        raise errors.bad_response(f"unexpected shape at {where}: {problem.message[:200]}")
-    return structured
-
-
-def _next_page(op: Operation, structured: dict[str, Any]) -> dict[str, Any] | None:
-    assert op.page is not None
-    items = next((v for v in structured.values() if isinstance(v, list)), [])
-    last = items[-1] if items and isinstance(items[-1], dict) else None
-    if last is None or last.get(op.page.field) is None:
-        return None
-    value = last[op.page.field]
-    return {op.page.param: value + op.page.step if isinstance(value, int) else value}
-
-
-_validators: dict[str, jsonschema.Draft202012Validator] = {}
-
-
-def _validator(op: Operation) -> jsonschema.Draft202012Validator:
-    """Results are checked against the tool's own output schema, as MCP clients will."""
-    if op.name not in _validators:
-        _validators[op.name] = jsonschema.Draft202012Validator(op.output_schema)
-    return _validators[op.name]
-
-
-def _audio(op: Operation, response: httpx2.Response) -> types.CallToolResult:
-    data = response.content
-    mime = response.headers.get("content-type", "audio/mpeg").split(";")[0].strip()
-    if not mime.startswith("audio/") or not data:
-        raise errors.bad_response(f"expected an MP3 recording, got {mime or 'nothing'}")
-    return types.CallToolResult(
-        content=[
-            types.TextContent(text=f"Voicemail recording ({mime}, {len(data)} bytes)."),
-            types.AudioContent(data=base64.b64encode(data).decode("ascii"), mime_type=mime),
-        ]
-    )
-
-
-def _csv(response: httpx2.Response) -> types.CallToolResult:
-    text = response.text
-    rows = list(csv.DictReader(io.StringIO(text), restkey="_extra", restval=""))
-    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content={"rows": rows})
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def error_result(error: ToolError, *, secrets: tuple[str | None, ...]) -> types.CallToolResult:
+def error_result(error: ToolError, *, secrets: tuple[object, ...]) -> types.CallToolResult:
     payload = json.loads(errors.redact(json.dumps(error.payload()), secrets))
     return types.CallToolResult(
         content=[types.TextContent(text=errors.redact(error.text(), secrets))],

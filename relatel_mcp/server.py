@@ -18,10 +18,11 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
 from .catalog import Operation
-from .client import RelatelClient, Tenant
+from .client import RelatelClient, RetryPolicy, Tenant
 from .config import Settings
 from .pipeline import Pipeline
 from .policy import Channel, Gate, open_gate
+from .ratelimit import RateLimiter
 
 INSTRUCTIONS = (
     "Tools for one company's Relatel phone system. Give phone numbers as people write them "
@@ -38,7 +39,11 @@ TenantOf = Callable[[ServerRequestContext], Tenant]
 async def services(settings: Settings) -> AsyncIterator[tuple[RelatelClient, Gate]]:
     """The one upstream client and the gate with its state, for the life of a server."""
     client = RelatelClient(
-        settings.base_url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+        settings.base_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retry=RetryPolicy(attempts=settings.retries + 1),
+        limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
     )
     gate = open_gate(settings.policy, settings.state_dir, settings.secret)
     try:
@@ -74,7 +79,7 @@ def build_server(
         for op in operations.values()
         if not gate.hides(op)
     ]
-    pipeline = Pipeline(client, gate)
+    pipeline = Pipeline(client, gate, max_result_bytes=settings.max_result_bytes)
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None

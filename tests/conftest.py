@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 import pytest
+from mcp import Client
 
 from relatel_mcp.sandbox import SandboxServer, SandboxState
+
+from .hygiene import Hygiene, ScanningHandler, scan_result
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hygiene() -> Iterator[Hygiene]:
+    """Scan every MCP result and every log line (at DEBUG) of the session for credentials."""
+    found = Hygiene()
+    handler = ScanningHandler(found)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    original_call, original_read = Client.call_tool, Client.read_resource
+
+    async def call_tool(self: Client, *args: Any, **kwargs: Any) -> Any:
+        return scan_result(found, await original_call(self, *args, **kwargs))
+
+    async def read_resource(self: Client, *args: Any, **kwargs: Any) -> Any:
+        return scan_result(found, await original_read(self, *args, **kwargs))
+
+    Client.call_tool, Client.read_resource = call_tool, read_resource  # type: ignore[method-assign]
+    try:
+        yield found
+    finally:
+        Client.call_tool, Client.read_resource = original_call, original_read  # type: ignore[method-assign]
+        root.removeHandler(handler)
+        root.setLevel(previous)
 
 
 @dataclass

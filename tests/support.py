@@ -8,6 +8,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,18 @@ from relatel_mcp.server import build_server, services
 from relatel_mcp.serving import UvicornServer
 from relatel_mcp.transports import HttpOptions, http_app
 
+from .hygiene import HYGIENE_TOKEN, STATE_DIRS
+
 MODES = ["legacy", "auto"]
 ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
 
 
-def settings_for(base_url: str, *, token: str | None = "sandbox-admin", policy: Policy | None = None,
-                 state_dir: Path | None = None, **timeouts: Any) -> Settings:  # fmt: skip
+def settings_for(base_url: str, *, token: str | None = HYGIENE_TOKEN, policy: Policy | None = None,
+                 state_dir: Path | None = None, **options: Any) -> Settings:  # fmt: skip
+    """The server's settings; its token is recognisable, so that tests/hygiene.py can find leaks."""
     state_dir = state_dir or Path(tempfile.mkdtemp(prefix="relatel-mcp-test-"))
-    return Settings(
-        token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **timeouts
-    )
+    STATE_DIRS.append(state_dir)
+    return Settings(token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **options)
 
 
 @asynccontextmanager
@@ -40,17 +43,19 @@ async def connect(
     base_url: str,
     *,
     mode: str = "auto",
-    token: str = "sandbox-admin",
+    token: str = HYGIENE_TOKEN,
     policy: Policy | None = None,
     state_dir: Path | None = None,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """An MCP client session with a fresh server in this process (both protocol eras via `mode`).
 
-    `client_options` go to mcp.Client (e.g. elicitation_callback) or, for timeouts, to Settings.
+    `client_options` go to mcp.Client (e.g. elicitation_callback), or to Settings where they name
+    one of its fields (timeouts, retries, rate limits, max_result_bytes).
     """
-    timeouts = {k: client_options.pop(k) for k in ("connect_timeout", "read_timeout") if k in client_options}
-    config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **timeouts)
+    names = {f.name for f in fields(Settings)}
+    options = {k: client_options.pop(k) for k in list(client_options) if k in names}
+    config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **options)
     async with (
         services(config) as (client, gate),
         Client(build_server(config, client, gate), mode=mode, **client_options) as session,

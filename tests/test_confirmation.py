@@ -192,8 +192,15 @@ async def test_elicit_policy_refuses_when_the_client_cannot_elicit(sandbox):
     assert sent(sandbox) == []
 
 
-def _flip_last(token: str) -> str:
-    return token[:-1] + ("A" if token[-1] != "A" else "B")
+def _forge(token: str) -> str:
+    """The same token with a payload made to live a day longer, under the original MAC."""
+    import base64
+
+    body, mac = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["expires"] += 86_400
+    forged = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return f"{forged.decode().rstrip('=')}.{mac}"
 
 
 @pytest.mark.parametrize(
@@ -213,7 +220,7 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
     async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
         token = await preview(session, tool, args)
     if case == "forged":
-        token = _flip_last(token)
+        token = _forge(token)
     if case == "other arguments":
         args = {**args, "to_number": "+45 30 11 22 44"}
     if case == "other tool":
@@ -223,8 +230,8 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
     if case == "facts changed":  # someone joins the group after the human saw its members
         with sandbox.client() as api:
             api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
-    token_of = "sandbox-tenant-someone-else" if case == "other tenant" else "sandbox-admin"
-    async with connect(sandbox.url, policy=policy, state_dir=tmp_path, token=token_of) as session:
+    tenant = {"token": "sandbox-tenant-someone-else"} if case == "other tenant" else {}
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **tenant) as session:
         error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
     assert error["code"] == "refused" and reason in error["message"], error["message"]
     assert (

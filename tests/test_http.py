@@ -20,6 +20,7 @@ from mcp import Client
 from relatel_mcp.policy import Policy
 from relatel_mcp.transports import HttpOptions
 
+from .hygiene import HYGIENE_TOKEN
 from .support import error_of, http_transport, serve_http, settings_for, sse_transport
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +81,7 @@ async def test_api_key_mode_uses_the_servers_relatel_token(sandbox, api_key_serv
     async with Client(http_transport(api_key_server, key), mode=mode) as session:
         result = await session.call_tool("get_current_employee", {})
     assert result.structured_content["employee"]["name"] == "Mette Hansen"
-    assert [r["token_fp"] for r in sandbox.requests()] == [fingerprint("sandbox-admin")]
+    assert [r["token_fp"] for r in sandbox.requests()] == [fingerprint(HYGIENE_TOKEN)]  # the server's token
 
 
 async def test_api_key_mode_over_legacy_sse(sandbox, api_key_server):

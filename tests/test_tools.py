@@ -236,4 +236,6 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     assert sent[0]["token_fp"] is not None and sent[0]["status"] == 200
     case.check(result, sandbox)
     if result.structured_content is not None and case.tool != "get_m2m_consumption":
-        assert json.loads(result.content[0].text) == result.structured_content  # the compact text form
+        *note, data = result.content[0].text.split("\n")
+        assert json.loads(data) == result.structured_content  # the compact text form
+        assert bool(note) == {op.name: op for op in catalog.load()}[case.tool].third_party_text

@@ -1,0 +1,78 @@
+"""Token hygiene over the whole suite's traffic: every result and error an MCP client received,
+every log line (at DEBUG, from every library) and every audit record, scanned for credentials.
+
+The suite's default token is recognisable (HYGIENE_TOKEN); the demo tokens, the tenant tokens and
+the MCP API keys the tests use are looked for too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HYGIENE_TOKEN = "sandbox-tenant-HYGIENE-7f3a9c1e5b"
+SECRETS = re.compile(
+    r"sandbox-(?:admin|employee|starter)\b|sandbox-tenant-[A-Za-z0-9_-]+|leaked-token-abc123|key-(?:one|two)-0123456789abcdef"
+)
+STATE_DIRS: list[Path] = []  # every state directory a test server used (see support.settings_for)
+
+
+@dataclass
+class Hygiene:
+    results: int = 0
+    log_lines: int = 0
+    audit_records: int = 0
+    hits: list[str] = field(default_factory=list)
+    paused: bool = False  # while a test itself puts a token where the server never would
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
+
+    def scan(self, where: str, text: str) -> None:
+        if self.paused:
+            return
+        if found := SECRETS.search(text):
+            self.hits.append(f"{where}: ...{text[max(0, found.start() - 60) : found.end() + 20]}...")
+
+    def scan_audit(self) -> None:
+        for directory in STATE_DIRS:
+            database = directory / "state.db"
+            if not database.exists():
+                continue
+            with sqlite3.connect(database) as db:
+                for row in db.execute("SELECT * FROM audit"):
+                    self.audit_records += 1
+                    self.scan(f"audit record in {database}", repr(row))
+
+
+class ScanningHandler(logging.Handler):
+    def __init__(self, hygiene: Hygiene) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.hygiene = hygiene
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.hygiene.log_lines += 1
+        try:
+            text = record.getMessage()
+        except Exception:  # a library's malformed log call is not ours to judge
+            text = str(record.msg)
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.hygiene.scan(f"log line from {record.name}", text)
+
+
+def scan_result(hygiene: Hygiene, result: Any) -> Any:
+    hygiene.results += 1
+    hygiene.scan("a result", result.model_dump_json(by_alias=True))
+    return result
