@@ -9,12 +9,14 @@ for them `null` means something (e.g. "clear the do-not-disturb timeout").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar
 
-import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from .. import phones
 
 
 class _Nullable:
@@ -89,67 +91,40 @@ def _compact_property(prop: dict[str, Any], *, nullable: bool) -> dict[str, Any]
 # --------------------------------------------------------------------------- value types
 
 
-def _phone(value: object) -> str:
-    """What people type (`+45 71 99 99 99`, `0045 71999999`, `4571999999`, `71 99 99 99`) to
-    what the API wants: country code and number, digits only (`4571999999`)."""
-    if not isinstance(value, str):
-        raise ValueError("must be a phone number given as a string, e.g. '+45 71 99 99 99'")
-    text = re.sub(r"[\s\-./()]", "", value)
-    if not re.fullmatch(r"\+?\d{1,17}", text):
-        raise ValueError(
-            f"{value!r} is not a phone number; give digits with the country code, e.g. +45 71 99 99 99"
-        )
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    elif not text.startswith("+"):
-        # Eight digits are a Danish number without its country code; anything longer
-        # already starts with one (the API's own format).
-        text = ("+45" if len(text) == 8 else "+") + text
-    try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValueError(
-            f"{value!r} is not a valid phone number; give it with its country code, e.g. +45 71 99 99 99"
-        )
-    return f"{number.country_code}{number.national_number}"
-
-
 def _endpoint(value: object) -> str:
     if not isinstance(value, str) or not _ENDPOINT.fullmatch(value):
         raise ValueError(f"{value!r} is not an endpoint; use the form Employee#1 or Reception#2")
     return value
 
 
-def _iso_datetime(value: object) -> datetime:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-27T09:30:00+01:00")
+def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
+    def validate(value: object) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{value!r} is not ISO 8601, e.g. {example}")
 
-
-def _iso_date(value: object) -> date:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not an ISO 8601 date, e.g. 2026-11-27")
+    return validate
 
 
 _ENDPOINT = re.compile(r"[A-Za-z]+#\d+")
 
-Phone = Annotated[str, BeforeValidator(_phone), WithJsonSchema({"type": "string"})]
+Phone = Annotated[str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string"})]
 Endpoint = Annotated[
     str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#\\d+$"})
 ]
 Timestamp = Annotated[
-    datetime, BeforeValidator(_iso_datetime), WithJsonSchema({"type": "string", "format": "date-time"})
+    datetime,
+    BeforeValidator(_iso(datetime.fromisoformat, "2026-11-27T09:30:00+01:00")),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-Day = Annotated[date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+Day = Annotated[
+    date,
+    BeforeValidator(_iso(date.fromisoformat, "2026-11-27")),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
 Id = int  # unbounded, as in the contract: an unknown id is the API's 404 to give
 Limit = Annotated[int, Field(ge=1, le=100)]
 Text = Annotated[str, Field(min_length=1, max_length=1000)]

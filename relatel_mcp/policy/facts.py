@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
-
+from .. import phones
 from ..errors import ToolError
 from ..models import Args
 from ..sanitize import clean_text
@@ -52,13 +51,7 @@ async def resolve(operation: str, args: Args, read: Reader, prices: Prices) -> F
 
 
 def human_number(number: str | None) -> str:
-    if not number:
-        return "no number"
-    try:
-        parsed = phonenumbers.parse("+" + number)
-    except phonenumbers.NumberParseException:
-        return number
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phones.display(number) or "no number"
 
 
 def _name(value: Any) -> str:

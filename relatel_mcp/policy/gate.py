@@ -27,9 +27,9 @@ from typing import Any
 
 import anyio
 import mcp.types as types
-import phonenumbers
 from mcp.shared.exceptions import MCPError
 
+from .. import phones
 from ..catalog import Operation
 from ..client import Tenant
 from ..errors import ToolError
@@ -124,7 +124,7 @@ class Gate:
                     f"+{number} is outside the allowed destinations ({', '.join('+' + p for p in self.policy.allow_prefixes)}).",
                     "An operator can widen [destinations] allow.",
                 )
-            if self.policy.block_premium_rate and _premium(number):
+            if self.policy.block_premium_rate and phones.is_premium_rate(number):
                 raise _refused(f"+{number} is a premium-rate number; calls and SMS to it are blocked.")
 
     def _check_budget(self, tenant: Tenant, facts: Facts) -> None:
@@ -253,14 +253,6 @@ class Gate:
 
 def _refused(message: str, hint: str | None = None) -> ToolError:
     return ToolError("refused", f"Refused: {message} Nothing was sent.", hint=hint)
-
-
-def _premium(number: str) -> bool:
-    try:
-        parsed = phonenumbers.parse("+" + number)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.PREMIUM_RATE
 
 
 def _today() -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
+from relatel_mcp.phones import display
 
 if TYPE_CHECKING:
     from relatel_mcp.sandbox.faults import Fault
@@ -112,13 +112,7 @@ def error_body(status: int, message: str, errors: dict[str, list[str]] | None = 
 
 def format_number(number: str | None) -> str | None:
     """National format as Relatel shows it ("20 11 22 33"); the raw digits when unparseable."""
-    if number is None:
-        return None
-    try:
-        parsed = phonenumbers.parse("+" + number)
-    except phonenumbers.NumberParseException:
-        return number
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return display(number, national=True)
 
 
 def fixed_uuid(label: str) -> str:
