@@ -1,0 +1,63 @@
+"""Phone numbers: what people type, the API's form (country code and digits: 4571999999), and how
+people read them (+45 71 99 99 99)."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+EXAMPLE = "+45 71 99 99 99"
+
+
+def normalize(value: object) -> str:
+    """`+45 71 99 99 99`, `0045 71999999`, `4571999999` or eight Danish digits, to `4571999999`.
+
+    Raises ValueError for anything that is not a valid number.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"must be a phone number given as a string, e.g. '{EXAMPLE}'")
+    text = re.sub(r"[\s\-./()]", "", value)
+    if not re.fullmatch(r"\+?\d{1,17}", text):
+        raise ValueError(
+            f"{value!r} is not a phone number; give digits with the country code, e.g. {EXAMPLE}"
+        )
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif not text.startswith("+"):
+        # Eight digits are a Danish number without its country code; anything longer already
+        # starts with one (the API's own form).
+        text = ("+45" if len(text) == 8 else "+") + text
+    number = _parse(text)
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(
+            f"{value!r} is not a valid phone number; give it with its country code, e.g. {EXAMPLE}"
+        )
+    return f"{number.country_code}{number.national_number}"
+
+
+def display(number: str | None, *, national: bool = False) -> str | None:
+    """A number in the API's form as people write it; the digits as they are when unparseable."""
+    if number is None:
+        return None
+    parsed = _parse("+" + number)
+    if parsed is None:
+        return number
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(parsed, style)
+
+
+def is_premium_rate(number: str) -> bool:
+    parsed = _parse("+" + number)
+    return (
+        parsed is not None and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.PREMIUM_RATE
+    )
+
+
+def _parse(text: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
