@@ -19,7 +19,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
     connect_timeout: float = 5.0
     read_timeout: float = 30.0

@@ -1,4 +1,4 @@
-"""One tool call, as short named steps: validate → gate → build → send → shape.
+"""One tool call, as short named steps: validate → build the request → gate → send → shape → audit.
 
 Every tool runs through `Pipeline.call`; nothing here knows which tool it is beyond its catalogue
 entry, and nothing knows whether the upstream is Relatel or the sandbox.
@@ -48,7 +48,7 @@ class Pipeline:
             audit.channel = approval.channel
             if approval.channel == "dry_run":
                 audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
-                return dry_run_result(op, request, approval)
+                return dry_run_result(request, approval)
             self.gate.spend(tenant, approval)
             audit.sent = True
             response = await self._send(op, request, tenant, approval)
@@ -64,9 +64,14 @@ class Pipeline:
     async def _send(
         self, op: Operation, request: UpstreamRequest, tenant: Tenant, approval: Approval
     ) -> httpx2.Response:
-        response = await self.client.send(
-            request, tenant, idempotent=op.idempotent, expect_json=op.media == "application/json"
-        )
+        try:
+            response = await self.client.send(
+                request, tenant, idempotent=op.idempotent, expect_json=op.media == "application/json"
+            )
+        except ToolError as error:
+            if error.code == "unreachable":  # never arrived: nothing happened, nothing spent
+                self.gate.refund(tenant, approval)
+            raise
         if 400 <= response.status_code < 500:
             self.gate.refund(tenant, approval)  # refused upstream: nothing happened, nothing spent
         return response
@@ -93,7 +98,7 @@ class Pipeline:
 TOKEN_ARGUMENT = "confirmation_token"
 
 
-def dry_run_result(op: Operation, request: UpstreamRequest, approval: Approval) -> types.CallToolResult:
+def dry_run_result(request: UpstreamRequest, approval: Approval) -> types.CallToolResult:
     data = {"dry_run": True, "sent": False, "request": request.describe()}
     if approval.facts is not None:
         data["would_ask"] = approval.facts.question

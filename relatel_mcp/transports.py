@@ -23,7 +23,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from mcp.server import ServerRequestContext
@@ -55,7 +55,7 @@ class HttpOptions:
     port: int = 8080
     transport: Transport = "http"
     auth: Auth = "api-key"
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     stateless: bool = False
     allowed_hosts: tuple[str, ...] = ()  # beyond loopback; "*" turns the Host/Origin check off
     max_body_bytes: int = 1_048_576

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,21 @@ def test_tools_prints_the_catalogue():
     assert done.returncode == 0 and len(lines) == 53
     call = next(line.split() for line in lines if line.startswith("initiate_call "))
     assert call == ["initiate_call", "costly", "calls", "POST", "/api/v2/switch/dial"]
+
+
+def test_sandbox_command_prints_its_url_and_demo_tokens():
+    import re
+    import urllib.request
+
+    process = subprocess.Popen([EXE, "sandbox", "--port", "0"], env=env(), stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+        url = re.search(r"Relatel sandbox at (http://127\.0\.0\.1:\d+)", lines[0]).group(1)
+        assert all(
+            token in "".join(lines) for token in ("sandbox-admin", "sandbox-employee", "sandbox-starter")
+        )
+        with urllib.request.urlopen(f"{url}/") as response:
+            assert json.load(response)["sandbox"] is True
+    finally:
+        process.terminate()
+        process.wait(15)
