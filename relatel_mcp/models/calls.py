@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer
 
-from .common import Args, Endpoint, Id, Limit, Phone, Timestamp, Uuid, require_one_of
+from .common import Args, Endpoint, Id, Limit, Phone, Timestamp, Uuid
 
 
 class ListCalls(Args):
@@ -44,10 +44,7 @@ class UpdateVoicemail(Args):
     heard: bool | None = None
     comment: Annotated[str, Field(max_length=1000)] | None = None
 
-    @model_validator(mode="after")
-    def _has_change(self) -> UpdateVoicemail:
-        require_one_of(self, "heard", "comment")
-        return self
+    at_least_one = ("heard", "comment")
 
 
 class ListChats(Args):

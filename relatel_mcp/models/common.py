@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from .. import phones
 
@@ -36,6 +36,14 @@ class Args(BaseModel):
 
     # Fields marked NULLABLE, filled in per subclass.
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
+    # For updates: at least one of these must be given, so no empty body is ever sent.
+    at_least_one: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _something_given(self) -> Args:
+        if self.at_least_one and not self.model_fields_set & set(self.at_least_one):
+            raise ValueError(f"give at least one of: {', '.join(self.at_least_one)}")
+        return self
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -139,9 +147,3 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 class ById(Args):
     id: Id
-
-
-def require_one_of(args: Args, *names: str) -> None:
-    """Updates with nothing to change are refused here rather than sent as empty bodies."""
-    if not any(name in args.model_fields_set for name in names):
-        raise ValueError(f"give at least one of: {', '.join(names)}")

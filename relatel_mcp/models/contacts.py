@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
-
-from .common import Args, Email, Id, Limit, Name, Phone, Text, require_one_of
+from .common import Args, Email, Id, Limit, Name, Phone, Text
 
 
 class ListContacts(Args):
@@ -25,10 +23,7 @@ class UpdateContact(Args):
     number: Phone | None = None
     email: Email | None = None
 
-    @model_validator(mode="after")
-    def _has_change(self) -> UpdateContact:
-        require_one_of(self, "name", "number", "email")
-        return self
+    at_least_one = ("name", "number", "email")
 
 
 class ContactByNumber(Args):

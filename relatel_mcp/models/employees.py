@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import model_validator
-
-from .common import NULLABLE, Args, Email, Id, Name, Phone, Text, Timestamp, require_one_of
+from .common import NULLABLE, Args, Email, Id, Name, Phone, Text, Timestamp
 
 
 class CreateEmployee(Args):
@@ -24,10 +22,7 @@ class EmployeeSettings(Args):
     dnd_timeout_at: Annotated[Timestamp | None, NULLABLE] = None
     cloak_reception_id: Annotated[Id | None, NULLABLE] = None
 
-    @model_validator(mode="after")
-    def _has_change(self) -> EmployeeSettings:
-        require_one_of(self, "name", "do_not_disturb", "dnd_timeout_at", "cloak_reception_id")
-        return self
+    at_least_one = ("name", "do_not_disturb", "dnd_timeout_at", "cloak_reception_id")
 
 
 class UpdateEmployee(EmployeeSettings):
@@ -53,10 +48,7 @@ class UpdateGroup(Args):
     name: Name | None = None
     employee_ids: list[Id] | None = None
 
-    @model_validator(mode="after")
-    def _has_change(self) -> UpdateGroup:
-        require_one_of(self, "name", "employee_ids")
-        return self
+    at_least_one = ("name", "employee_ids")
 
 
 class SendGroupSms(Args):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from .common import Args, Day, Id, Phone, require_one_of
+from .common import Args, Day, Id, Phone
 
 Product = Annotated[str, Field(min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=200)]
@@ -18,10 +18,7 @@ class UpdateSubscription(Args):
     description: Description | None = None
     overuse_limit_dkk: OveruseLimit | None = None
 
-    @model_validator(mode="after")
-    def _has_change(self) -> UpdateSubscription:
-        require_one_of(self, "description", "overuse_limit_dkk")
-        return self
+    at_least_one = ("description", "overuse_limit_dkk")
 
 
 class ActivationOrder(Args):
@@ -36,10 +33,7 @@ class CancellationOrder(Args):
     phone_number: Phone | None = None
     cancel_on: Day | None = None
 
-    @model_validator(mode="after")
-    def _names_subscription(self) -> CancellationOrder:
-        require_one_of(self, "subscription_id", "phone_number")
-        return self
+    at_least_one = ("subscription_id", "phone_number")
 
 
 class ProductChangeOrder(Args):
