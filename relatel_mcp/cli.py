@@ -25,7 +25,7 @@ from . import __version__, catalog
 from .catalog import CatalogError
 from .config import ConfigError, Settings
 from .policy import PolicyError, load_policy
-from .policy.settings import MODES
+from .policy.settings import MODES, default_state_dir
 from .policy.store import Store
 from .server import services
 from .serving import UvicornServer
@@ -226,7 +226,7 @@ def tools_markdown() -> list[str]:
 
 
 def _audit(args: argparse.Namespace) -> None:
-    state_dir = args.state_dir or Settings.from_env().state_dir
+    state_dir = args.state_dir or default_state_dir()
     if not (state_dir / "state.db").exists():
         print(f"No audit records yet (state directory {state_dir}).")
         return

@@ -47,7 +47,6 @@ class UpstreamRequest:
     path: str
     params: tuple[tuple[str, str], ...] = ()
     json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"method": self.method, "path": self.path}
@@ -123,7 +122,7 @@ class RelatelClient:
                 request.path,
                 params=list(request.params),
                 json=request.json,
-                headers={**request.headers, "Authorization": f"Bearer {tenant.token}"},
+                headers={"Authorization": f"Bearer {tenant.token}"},
             )
         except httpx2.TransportError as exc:
             raise from_transport(exc) from None

@@ -22,7 +22,7 @@ from .models import Args
 from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
-from .results import compact_json, shape
+from .results import compact_json, json_body, shape
 
 
 class Pipeline:
@@ -87,10 +87,7 @@ class Pipeline:
                 return None
             if not response.is_success:
                 raise errors.from_response(op, response)
-            try:
-                return response.json()
-            except ValueError:
-                raise errors.bad_response("not valid JSON") from None
+            return json_body(response)
 
         return read
 

@@ -43,7 +43,7 @@ def shape(op: Operation, response: httpx2.Response, *, max_bytes: int) -> types.
         return _csv(response, max_bytes)
     if op.output_schema is None:
         return types.CallToolResult(content=[types.TextContent(text=clean_text(response.text) or "OK")])
-    structured = fit(op, _structured(op, _json(response)), max_bytes)
+    structured = fit(op, _structured(op, json_body(response)), max_bytes)
     text = compact_json(structured)
     if op.third_party_text:
         text = f"{THIRD_PARTY_NOTE}\n{text}"
@@ -58,7 +58,7 @@ def size(value: Any) -> int:
     return len(compact_json(value).encode())
 
 
-def _json(response: httpx2.Response) -> Any:
+def json_body(response: httpx2.Response) -> Any:
     try:
         return response.json()
     except ValueError:
