@@ -45,8 +45,8 @@ async def calls(url: str) -> None:
         token="sandbox-admin", base_url=url, state_dir=Path(tempfile.mkdtemp()), rate_per_second=0
     )
     async with (
-        services(settings) as (client, gate),
-        Client(build_server(settings, client, gate), mode="legacy") as s,
+        services(settings) as shared,
+        Client(build_server(settings, shared), mode="legacy") as s,
     ):
         await timed(s, "list_tags", {}, 20)  # warm up
         report("get_current_employee", await timed(s, "get_current_employee", {}, CALLS))

@@ -1,9 +1,11 @@
 """How much of an agent's context the tool list takes: compact JSON bytes of tools/list.
 
-Two numbers, for all tools, as received by a real MCP client over JSON-RPC:
+Two numbers, as received by a real MCP client over JSON-RPC:
   model view  each tool's name, description and inputSchema (what a model is shown)
   full list   everything, with annotations and output schemas
-bytes / 4 is roughly tokens. Run: .venv/bin/python benchmarks/tools_list_size.py
+for a client that can ask its user (all 53 tools), one that cannot (the gated tools are not
+offered), and with the operator's `preview` opt-in (every tool, the gated ones taking a
+confirmation_token). bytes / 4 is roughly tokens. Run: .venv/bin/python benchmarks/tools_list_size.py
 """
 
 from __future__ import annotations
@@ -13,29 +15,37 @@ import tempfile
 from pathlib import Path
 
 import anyio
+import mcp.types as types
 from mcp import Client
 
-from relatel_mcp.client import RelatelClient
 from relatel_mcp.config import Settings
-from relatel_mcp.policy import open_gate
-from relatel_mcp.server import build_server
+from relatel_mcp.policy import Policy
+from relatel_mcp.server import build_server, services
 
 
 def size(value: object) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-async def measure() -> dict[str, int]:
-    """With the default policy: costly and destructive tools take a confirmation_token."""
-    settings = Settings(token="unused", state_dir=Path(tempfile.mkdtemp()))
-    client = RelatelClient("http://127.0.0.1:9")
-    gate = open_gate(settings.policy, settings.state_dir)
-    try:
-        async with Client(build_server(settings, client, gate), mode="legacy") as session:
-            listed = (await session.list_tools()).tools
-    finally:
-        await client.aclose()
-        gate.store.close()
+async def decline(context: object, params: object) -> types.ElicitResult:
+    return types.ElicitResult(action="decline")
+
+
+CASES = {
+    "a client that can ask its user": (Policy(), decline),
+    "a client that cannot (default policy)": (Policy(), None),
+    "--costly preview --destructive preview": (Policy(costly="preview", destructive="preview"), None),
+}
+
+
+async def measure(policy: Policy, callback: object) -> dict[str, int]:
+    settings = Settings(token="unused", base_url="http://127.0.0.1:9", policy=policy,
+                        state_dir=Path(tempfile.mkdtemp()))  # fmt: skip
+    async with (
+        services(settings) as shared,
+        Client(build_server(settings, shared), mode="legacy", elicitation_callback=callback) as session,
+    ):
+        listed = (await session.list_tools()).tools
     tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     view = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in tools]
     return {
@@ -50,10 +60,11 @@ async def measure() -> dict[str, int]:
 
 
 def main() -> None:
-    numbers = anyio.run(measure)
-    for name, value in numbers.items():
-        tokens = f"  (~{value // 4:,} tokens)" if name.endswith("_bytes") else ""
-        print(f"{name:22} {value:>7,}{tokens}")
+    for case, (policy, callback) in CASES.items():
+        print(case)
+        for name, value in anyio.run(measure, policy, callback).items():
+            tokens = f"  (~{value // 4:,} tokens)" if name.endswith("_bytes") else ""
+            print(f"  {name:22} {value:>7,}{tokens}")
 
 
 if __name__ == "__main__":

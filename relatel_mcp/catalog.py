@@ -29,7 +29,10 @@ REQUIREMENTS = {
 }
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _REQUIRED_KEYS = {"name", "operation", "method", "path", "toolset", "kind", "args", "description"}
-_OPTIONAL_KEYS = {"requires", "body", "list_key", "page", "verify", "third_party_text"}
+_OPTIONAL_KEYS = {"requires", "body", "list_key", "page", "verify"}
+# Fields whose text people write (anyone in the company, callers, contacts' own data): a result
+# carrying them says so, so that a model reads them as quoted data and never as instructions.
+THIRD_PARTY_FIELDS = ("name", "endpoint_name", "email", "body", "comment", "message", "description")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -61,7 +64,6 @@ class Operation:
     list_key: str | None = None
     page: Page | None = None
     verify: str | None = None  # the read tool that shows whether a call whose answer was lost happened
-    third_party_text: bool = False  # results carry text written by callers and other outsiders
     media: str | None = None
     response: dict[str, Any] | None = field(default=None, repr=False)
     csv_columns: tuple[str, ...] = ()
@@ -70,6 +72,15 @@ class Operation:
     @property
     def path_params(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.path))
+
+    @property
+    def third_party_fields(self) -> tuple[str, ...]:
+        """The people-written text fields this tool's results carry (from the contract's shape).
+
+        A response that is nothing but a `message` is the API's own status line, not people's."""
+        response = self.response or {}
+        found = _string_fields(response) if set(response.get("properties", {})) != {"message"} else set()
+        return tuple(name for name in THIRD_PARTY_FIELDS if name in found)
 
     @property
     def gated(self) -> bool:
@@ -109,6 +120,15 @@ class Operation:
             output_schema=self.output_schema if output else None,
             annotations=self.annotations,
         )
+
+
+def _string_fields(schema: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for name, prop in schema.get("properties", {}).items():
+        if "string" in (prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]):
+            found.add(name)
+        found |= _string_fields(prop)
+    return found | (_string_fields(schema["items"]) if "items" in schema else set())
 
 
 def output_schemas(operations: tuple[Operation, ...]) -> dict[str, dict[str, Any] | None]:
@@ -260,7 +280,6 @@ def _operation(index: int, entry: Any) -> Operation:
         list_key=entry.get("list_key"),
         page=page,
         verify=entry.get("verify"),
-        third_party_text=bool(entry.get("third_party_text", False)),
         media=spec.get("media"),
         response=spec.get("response"),
         csv_columns=tuple(spec.get("csv_columns", ())),

@@ -25,10 +25,11 @@ from . import __version__, catalog
 from .catalog import CatalogError
 from .config import ConfigError, Settings
 from .policy import PolicyError, load_policy
-from .policy.settings import MODES, default_state_dir
+from .policy.settings import ALIASES, MODES, default_state_dir
 from .policy.store import Store
+from .sanitize import clean_data
 from .server import services
-from .serving import UvicornServer
+from .serving import ConnectionLimits, UvicornServer, raise_file_limit
 from .transports import HttpOptions, describe, http_app
 
 SANDBOX_TOKEN = "sandbox-admin"
@@ -80,13 +81,45 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-sessions", type=int, default=200, help="HTTP: concurrent sessions (default 200)"
     )
+    serve.add_argument(
+        "--max-sessions-per-tenant", type=int, default=20, help="HTTP: concurrent sessions per credential"
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=1000, help="HTTP: open connections in all (default 1000)"
+    )
+    serve.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=100,
+        help="HTTP: open connections from one address (default 100; raise it behind a reverse proxy)",
+    )
+    serve.add_argument(
+        "--credential-checks-per-client",
+        type=int,
+        default=20,
+        help="HTTP passthrough: unknown tokens checked upstream per 10 s from one address (default 20)",
+    )
+    serve.add_argument(
+        "--credential-checks",
+        type=int,
+        default=100,
+        help="HTTP passthrough: unknown tokens checked upstream per 10 s in all (default 100)",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("RELATEL_MCP_PUBLIC_URL") or None,
+        help="HTTP: the URL browsers reach this server at, for approval pages (env RELATEL_MCP_PUBLIC_URL)",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=1_048_576, help="HTTP: request body limit")
     serve.add_argument("--sandbox", action="store_true", help="use a built-in simulated Relatel account")
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
     serve.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
     serve.add_argument("--config", type=Path, help="policy file, TOML (env RELATEL_MCP_CONFIG)")
-    serve.add_argument("--costly", choices=MODES, help="how calls, SMS and orders are confirmed")
-    serve.add_argument("--destructive", choices=MODES, help="how deletes are confirmed")
+    modes = (*MODES, *ALIASES)
+    serve.add_argument(
+        "--costly", choices=modes, help="how calls, SMS and orders are confirmed (default confirm)"
+    )
+    serve.add_argument("--destructive", choices=modes, help="how deletes are confirmed (default confirm)")
     serve.add_argument("--read-only", action="store_true", default=None, help="hide and refuse every change")
     serve.add_argument(
         "--dry-run",
@@ -154,8 +187,13 @@ def _serve(args: argparse.Namespace) -> None:
         api_keys=tuple(k.strip() for k in os.environ.get("RELATEL_MCP_API_KEYS", "").split(",") if k.strip()),
         stateless=args.stateless,
         allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip()),
+        public_url=args.public_url,
         max_sessions=args.max_sessions,
+        max_sessions_per_tenant=args.max_sessions_per_tenant,
         max_body_bytes=args.max_body_bytes,
+        limits=ConnectionLimits(total=args.max_connections, per_client=args.max_connections_per_client),
+        checks_per_client=args.credential_checks_per_client,
+        checks_total=args.credential_checks,
     )
     options.check()
     if args.auth != "passthrough" and not args.sandbox:
@@ -164,8 +202,10 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
-    async with _upstream(settings, sandbox) as settings, services(settings) as (client, gate):
-        server = UvicornServer(http_app(settings, client, gate, options), options.host, options.port)
+    raise_file_limit(options.limits.total + 100)
+    async with _upstream(settings, sandbox) as settings, services(settings, api_keys=options.api_keys) as s:
+        app = http_app(settings, s, options)
+        server = UvicornServer(app, options.host, options.port, limits=options.limits)
         print(describe(options, server.url), file=sys.stderr, flush=True)
         await server.serve(handle_signals=True)
 
@@ -175,8 +215,8 @@ async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
 
     from .server import build_server
 
-    async with _upstream(settings, sandbox) as settings, services(settings) as (client, gate):
-        server = build_server(settings, client, gate)
+    async with _upstream(settings, sandbox) as settings, services(settings) as s:
+        server = build_server(settings, s)
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
@@ -235,7 +275,7 @@ def _audit(args: argparse.Namespace) -> None:
         records = list(reversed(store.recent(args.limit)))
     finally:
         store.close()
-    for record in records:
+    for record in clean_data(records):  # what agents wrote, shown on a terminal
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
             continue

@@ -33,16 +33,15 @@ def normalize(value: object) -> str:
         raise ValueError(
             f"{value!r} is not a valid phone number; give it with its country code, e.g. {EXAMPLE}"
         )
-    return f"{number.country_code}{number.national_number}"
+    # E.164 keeps what the bare national number loses: Italy's leading zero (+39 06 …).
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
 
 
 def display(number: str | None, *, national: bool = False) -> str | None:
-    """A number in the API's form as people write it; the digits as they are when unparseable."""
-    if number is None:
-        return None
-    parsed = _parse("+" + number)
+    """A number in the API's form as people write it (+45 71 99 99 99); None when it is no number."""
+    parsed = _parse("+" + number) if number and number.isascii() and number.isdigit() else None
     if parsed is None:
-        return number
+        return None
     style = (
         phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )

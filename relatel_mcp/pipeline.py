@@ -15,6 +15,7 @@ import mcp.types as types
 from pydantic import ValidationError
 
 from . import errors
+from .accounts import Accounts, token_key
 from .catalog import Operation
 from .client import RelatelClient, Tenant, UpstreamRequest
 from .errors import ToolError
@@ -26,22 +27,37 @@ from .results import compact_json, json_body, shape
 
 
 class Pipeline:
-    def __init__(self, client: RelatelClient, gate: Gate, *, max_result_bytes: int = 40_000) -> None:
+    def __init__(
+        self,
+        client: RelatelClient,
+        gate: Gate,
+        accounts: Accounts,
+        *,
+        max_result_bytes: int = 40_000,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.client = client
         self.gate = gate
+        self.accounts = accounts
         self.max_result_bytes = max_result_bytes
+        self.secrets = secrets  # the server's own credentials: kept out of results and the audit
 
     async def call(
         self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
     ) -> types.CallToolResult | types.InputRequiredResult:
         arguments = dict(arguments or {})
         token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
-        audit = Audit(self.gate.store, op, tenant, arguments)
+        secrets = (*self.secrets, tenant.token, token)
+        audit = Audit(
+            self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
+        )
         try:
             args = validate(op, arguments, token)
             audit.arguments = args.upstream_fields()
             request = build_request(op, args)
-            approval = await self.gate.authorize(op, args, tenant, channel, token, self._reader(op, tenant))
+            account = await self.accounts.require(tenant) if op.gated else ""
+            audit.account = account or audit.account
+            approval = await self.gate.authorize(op, args, account, channel, token, self._reader(op, tenant))
             if isinstance(approval, types.InputRequiredResult):
                 audit.record("asked", "elicitation")
                 return approval
@@ -49,20 +65,20 @@ class Pipeline:
             if approval.channel == "dry_run":
                 audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
                 return dry_run_result(request, approval)
-            self.gate.spend(tenant, approval)
+            self.gate.spend(account, approval)
             audit.sent = True
-            response = await self._send(op, request, tenant, approval)
+            response = await self._send(op, request, tenant, account, approval)
             result = shape(op, response, max_bytes=self.max_result_bytes)
             audit.record("sent", status=response.status_code, detail=upstream_id(result))
-            return result
+            return redacted(result, secrets)
         except ToolError as error:
             if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
                 error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
             audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
-            return error_result(error, secrets=(tenant.token, token))
+            return error_result(error, secrets=secrets)
 
     async def _send(
-        self, op: Operation, request: UpstreamRequest, tenant: Tenant, approval: Approval
+        self, op: Operation, request: UpstreamRequest, tenant: Tenant, account: str, approval: Approval
     ) -> httpx2.Response:
         try:
             response = await self.client.send(
@@ -70,10 +86,10 @@ class Pipeline:
             )
         except ToolError as error:
             if error.code == "unreachable":  # never arrived: nothing happened, nothing spent
-                self.gate.refund(tenant, approval)
+                self.gate.refund(account, approval)
             raise
         if 400 <= response.status_code < 500:
-            self.gate.refund(tenant, approval)  # refused upstream: nothing happened, nothing spent
+            self.gate.refund(account, approval)  # refused upstream: nothing happened, nothing spent
         return response
 
     def _reader(self, op: Operation, tenant: Tenant) -> Reader:
@@ -153,9 +169,26 @@ def _query_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def error_result(error: ToolError, *, secrets: tuple[object, ...]) -> types.CallToolResult:
-    payload = json.loads(errors.redact(json.dumps(error.payload()), secrets))
-    return types.CallToolResult(
-        content=[types.TextContent(text=errors.redact(error.text(), secrets))],
-        structured_content=payload,
-        is_error=True,
+    result = types.CallToolResult(
+        content=[types.TextContent(text=error.text())], structured_content=error.payload(), is_error=True
+    )
+    return redacted(result, secrets)
+
+
+def redacted(result: types.CallToolResult, secrets: tuple[object, ...]) -> types.CallToolResult:
+    """The result without any credential the server knows (an agent may paste one anywhere)."""
+    texts = [c.text for c in result.content if isinstance(c, types.TextContent)]
+    structured = json.dumps(result.structured_content, ensure_ascii=False)
+    if not any(errors.redact(text, secrets) != text for text in (*texts, structured)):
+        return result
+    return result.model_copy(
+        update={
+            "content": [
+                c.model_copy(update={"text": errors.redact(c.text, secrets)})
+                if isinstance(c, types.TextContent)
+                else c
+                for c in result.content
+            ],
+            "structured_content": json.loads(errors.redact(structured, secrets)),
+        }
     )

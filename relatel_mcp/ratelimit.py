@@ -35,6 +35,11 @@ class RateLimiter:
         if wait > 0:
             await anyio.sleep(wait)
 
+    def take_now(self, key: str) -> float:
+        """Take a token if there is one now (0.0); otherwise take nothing and say how long until
+        there is one. Needs `max_wait=0`."""
+        return self._take(key)
+
     def _take(self, tenant: str) -> float:
         """Take a token now (possibly borrowing against the future); how long to wait for it."""
         if self.per_second <= 0:

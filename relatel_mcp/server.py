@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
@@ -17,27 +18,46 @@ from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
+from .accounts import Accounts, token_key
+from .approval import Approvals, LoopbackPages, loopback_pages
 from .catalog import Operation
 from .client import RelatelClient, RetryPolicy, Tenant
 from .config import Settings
+from .errors import ToolError
 from .pipeline import Pipeline
 from .policy import Channel, Gate, open_gate
+from .policy.gate import PageHost
 from .ratelimit import RateLimiter
+from .sanitize import clean_data
 
 INSTRUCTIONS = (
-    "Tools for one company's Relatel phone system. Give phone numbers as people write them "
-    "(+45 71 99 99 99); results show them as 4571999999. Lists come newest first; pass a "
-    "result's next_page arguments back to get more. Calls, SMS, orders and deletes need a "
-    "human's confirmation, which the server asks for itself."
+    "Tools for one company's Relatel phone system: contacts, employees and groups, receptions and "
+    "statistics, calls, voicemails, chats, smileys, SMS and M2M SIMs. Give phone numbers as people "
+    "write them (+45 71 99 99 99). Lists come newest first; pass a result's next_page back for more. "
+    "Calls, SMS, orders and deletes are confirmed by the user through the client (elicitation); they "
+    "are listed only to clients that can ask their user. An operator can let the agent confirm "
+    "instead with --costly preview / --destructive preview."
 )
 AUDIT_URI = "relatel://audit"
 
 TenantOf = Callable[[ServerRequestContext], Tenant]
+PagesOf = Callable[[ServerRequestContext], PageHost | None]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What one server process shares between all its calls and tenants."""
+
+    client: RelatelClient
+    gate: Gate
+    accounts: Accounts
+    loopback: LoopbackPages  # approval pages where there is no HTTP server of our own (stdio)
+    secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings) -> AsyncIterator[tuple[RelatelClient, Gate]]:
-    """The one upstream client and the gate with its state, for the life of a server."""
+async def services(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> AsyncIterator[Services]:
+    """The one upstream client, the gate with its state, and the account cache, for a server's life."""
     client = RelatelClient(
         settings.base_url,
         connect_timeout=settings.connect_timeout,
@@ -45,9 +65,12 @@ async def services(settings: Settings) -> AsyncIterator[tuple[RelatelClient, Gat
         retry=RetryPolicy(attempts=settings.retries + 1),
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
     )
-    gate = open_gate(settings.policy, settings.state_dir, settings.secret)
+    approvals = Approvals()
+    gate = open_gate(settings.policy, settings.state_dir, settings.secret, approvals)
+    secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
     try:
-        yield client, gate
+        async with loopback_pages(approvals) as loopback:
+            yield Services(client, gate, Accounts(client), loopback, secrets)
     finally:
         await client.aclose()
         gate.store.close()
@@ -64,27 +87,36 @@ def visible_operations(settings: Settings) -> tuple[Operation, ...]:
 
 
 def build_server(
-    settings: Settings, client: RelatelClient, gate: Gate, tenant_of: TenantOf | None = None
+    settings: Settings,
+    services: Services,
+    tenant_of: TenantOf | None = None,
+    pages_of: PagesOf | None = None,
 ) -> Server:
-    """`tenant_of` says whose account a request acts on; by default the configured token's."""
+    """`tenant_of` says whose account a request acts on (by default the configured token's);
+    `pages_of` where its approval pages are served (by default on loopback, for stdio)."""
     if tenant_of is None:
         tenant = Tenant(settings.require_token())
         tenant_of = lambda ctx: tenant  # noqa: E731
-    # Read-only mode hides writes from tools/list; a call to one still reaches the gate, which
-    # refuses it with a result that says why.
+    if pages_of is None:
+        pages_of = lambda ctx: services.loopback  # noqa: E731
+    gate, accounts = services.gate, services.accounts
     operations = {op.name: op for op in visible_operations(settings)}
     policy = gate.policy
     tools = [
-        op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated))
+        (op, op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated)))
         for op in operations.values()
-        if not gate.hides(op)
     ]
-    pipeline = Pipeline(client, gate, max_result_bytes=settings.max_result_bytes)
+    pipeline = Pipeline(
+        services.client, gate, accounts, max_result_bytes=settings.max_result_bytes, secrets=services.secrets
+    )
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tools)
+        # Only what this client could ever get through: a gated tool that needs a human's yes is
+        # left out for a client that cannot ask its user. A call to it anyway is refused, saying why.
+        human = any(_reach(ctx, pages_of(ctx)))
+        return types.ListToolsResult(tools=[tool for op, tool in tools if gate.offered(op, human=human)])
 
     async def call_tool(
         ctx: ServerRequestContext, params: types.CallToolRequestParams
@@ -92,7 +124,8 @@ def build_server(
         op = operations.get(params.name)
         if op is None:
             raise MCPError(code=types.INVALID_PARAMS, message=_unknown_tool(params.name, operations))
-        return await pipeline.call(op, params.arguments, tenant_of(ctx), channel_of(ctx, params))
+        channel = channel_of(ctx, params, pages_of(ctx))
+        return await pipeline.call(op, params.arguments, tenant_of(ctx), channel)
 
     async def list_resources(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -110,7 +143,13 @@ def build_server(
     ) -> types.ReadResourceResult:
         if str(params.uri) != AUDIT_URI:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {str(params.uri)[:100]!r}")
-        records = gate.store.recent(50, tenant=tenant_of(ctx).id)
+        tenant = tenant_of(ctx)
+        try:
+            account = await accounts.require(tenant)
+        except ToolError as exc:
+            raise MCPError(code=types.INTERNAL_ERROR, message=exc.message) from None
+        # Stored arguments are what agents wrote: cleaned like any other text a model reads.
+        records = clean_data(gate.store.recent(50, tenants=(account, token_key(tenant))))
         text = json.dumps({"audit": records}, ensure_ascii=False)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
@@ -127,23 +166,48 @@ def build_server(
     )
 
 
-def channel_of(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> Channel:
-    """How this request can reach a human: both protocol eras, and only form elicitation."""
+def _reach(ctx: ServerRequestContext, pages: PageHost | None) -> tuple[bool, bool]:
+    """Can this request reach a human now, with a form and with a URL? Both eras.
+
+    Declared capabilities count only where the server can actually send the question: in the
+    2025-11-25 era that needs a back-channel (not stateless HTTP); a URL also needs a page host.
+    """
     capabilities = ctx.session.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
-    form = elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+    if elicitation is None:
+        return False, False
+    live = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS or ctx.session.can_send_request
+    form = elicitation.form is not None or elicitation.url is None  # a bare {} means form
+    return live and form, live and elicitation.url is not None and pages is not None
+
+
+def channel_of(
+    ctx: ServerRequestContext, params: types.CallToolRequestParams, pages: PageHost | None
+) -> Channel:
+    """How this request can reach a human."""
+    form, url = _reach(ctx, pages)
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         return Channel(
             modern=True,
-            can_elicit=form,
+            form=form,
+            url=url,
+            pages=pages,
             input_responses=params.input_responses,
             request_state=params.request_state,
         )
+    session = ctx.session
 
     async def elicit(message: str, schema: dict) -> types.ElicitResult:
-        return await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+        return await session.elicit_form(message, schema, related_request_id=ctx.request_id)
 
-    return Channel(modern=False, can_elicit=form and ctx.session.can_send_request, elicit=elicit)
+    async def elicit_url(message: str, url: str, elicitation_id: str) -> types.ElicitResult:
+        return await session.elicit_url(message, url, elicitation_id, related_request_id=ctx.request_id)
+
+    async def completed(elicitation_id: str) -> None:
+        with contextlib.suppress(Exception):  # a courtesy to the client; the answer is already in
+            await session.send_elicit_complete(elicitation_id, related_request_id=ctx.request_id)
+
+    return Channel(form=form, url=url, elicit=elicit, elicit_url=elicit_url, completed=completed, pages=pages)
 
 
 def _unknown_tool(name: str, operations: dict[str, Operation]) -> str:

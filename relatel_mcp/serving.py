@@ -2,19 +2,108 @@
 
 Binding first means `port=0` yields a free port and `.url` is known before serving starts
 (connections made early wait in the listen backlog). Only the given host is bound. Used by the
-MCP HTTP transports and by the sandbox.
+MCP HTTP transports, the approval pages and the sandbox.
+
+uvicorn waits forever for a request's headers and holds any number of connections, so a few
+thousand half-sent requests (slowloris) exhaust the file handles. `guarded` closes a connection
+that has not sent its headers within `header_timeout` or its body within `body_timeout`, and
+refuses connections beyond `total`, or beyond `per_client` from one address (behind a reverse
+proxy every client has the proxy's address: raise `per_client` there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    total: int = 1000  # open connections in all
+    per_client: int = 100  # open connections from one address
+    header_timeout: float = (
+        10.0  # seconds from connecting (or a kept-alive request's first byte) to its headers
+    )
+    body_timeout: float = 30.0  # seconds from the headers to the end of the body
+
+
+def guarded(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with connection caps and request read deadlines."""
+    open_from: Counter[str] = Counter()
+
+    class Guarded(H11Protocol):
+        _from: str | None = None
+        _deadline: asyncio.TimerHandle | None = None
+        _phase: Any = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+            client = str((transport.get_extra_info("peername") or ("unknown",))[0])
+            if open_from.total() >= limits.total or open_from[client] >= limits.per_client:
+                transport.abort()  # type: ignore[attr-defined]
+                return
+            open_from[client] += 1
+            self._from = client
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._from is None:  # refused in connection_made
+                return
+            open_from[self._from] -= 1
+            if not open_from[self._from]:
+                del open_from[self._from]
+            self._arm(None, None)
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch()
+
+        def _watch(self) -> None:
+            """Arm the deadline of the phase the request is in: headers, body, or none."""
+            state = self.conn.their_state
+            if state is h11.IDLE:
+                self._arm(h11.IDLE, limits.header_timeout)
+            elif state is h11.SEND_BODY:
+                self._arm(h11.SEND_BODY, limits.body_timeout)
+            else:
+                self._arm(None, None)
+
+        def _arm(self, phase: Any, seconds: float | None) -> None:
+            if phase is not None and phase is self._phase:
+                return  # keep the deadline this phase started with
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            self._phase = phase
+            if seconds is not None:
+                self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+
+    return Guarded
+
+
+def raise_file_limit(wanted: int) -> None:
+    """Lift the soft limit on open files towards the hard one, so `wanted` connections fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class _Uvicorn(uvicorn.Server):
@@ -52,11 +141,24 @@ def bind(host: str, port: int) -> socket.socket:
 class UvicornServer:
     """One app on one socket. Use `start_thread()`/`stop()` (or `with`), `await serve()`, or `run()`."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ConnectionLimits | None = None,
+        **config: Any,
+    ) -> None:
         self.app = app
         self.host = host
         self.started = threading.Event()
-        self._config = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5, **config}
+        self._config = {
+            "log_level": "warning",
+            "access_log": False,
+            "timeout_graceful_shutdown": 5,
+            "http": guarded(limits or ConnectionLimits()),
+            **config,
+        }
         self._socket = bind(host, port)
         self.port: int = self._socket.getsockname()[1]
         self._server: _Uvicorn | None = None

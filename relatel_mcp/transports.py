@@ -1,17 +1,22 @@
 """MCP over HTTP for remote agents: streamable HTTP at /mcp (both protocol eras), legacy SSE at
-/sse, /healthz; behind bearer auth, DNS-rebinding protection, a body size limit and a session cap.
+/sse, approval pages at /approve/, /healthz; behind bearer auth, DNS-rebinding protection, a body
+size limit and session caps.
 
 Two auth modes:
 - `api-key` (one tenant): the server holds the Relatel token; clients present one of the keys in
   RELATEL_MCP_API_KEYS (several, for rotation), compared in constant time.
 - `passthrough` (many tenants): each request's `Authorization: Bearer <relatel token>` is used
-  upstream for that request only, after the token was checked once against Relatel (cached).
-  The connection pool is shared; the token never is.
+  upstream for that request only, after the token was checked against Relatel (cached). Checks of
+  unknown tokens are rate-limited per client address and in all, so random bearers cannot make
+  the server flood Relatel. The connection pool is shared; the token never is.
 `none` is for loopback only (local tools such as the conformance suite).
 
-Sessions are bound to the credential that opened them: a request for another credential's
-session id is answered as if the session did not exist, so nobody can read or answer (e.g.
-confirm!) a question asked in someone else's session.
+Sessions are bound to the credential that opened them by the SDK itself, under the very key it
+routes by (the canonical session UUID, for SSE), for exactly as long as the session lives: we hand
+it the principal as an authenticated user. A request for someone else's session is answered as
+if the session did not exist (404). Requests that name a session ambiguously (a repeated
+`session_id`, two `Mcp-Session-Id` headers, a header that disagrees with the query) and requests
+with two `Authorization` headers are refused (400) before anything else runs.
 """
 
 from __future__ import annotations
@@ -20,33 +25,40 @@ import contextlib
 import hmac
 import ipaddress
 import re
-import time
-from collections import OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import parse_qsl
+from uuid import UUID
 
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
-from .client import RelatelClient, Tenant, UpstreamRequest
+from .accounts import Accounts, Unavailable
+from .approval import PAGE_PATH, Approvals, PagesAt
+from .client import Tenant
 from .config import ConfigError, Settings
-from .errors import ToolError
-from .policy import Gate
-from .server import build_server
+from .ratelimit import RateLimiter
+from .server import Services, build_server
+from .serving import ConnectionLimits
 
 Auth = Literal["api-key", "passthrough", "none"]
 Transport = Literal["http", "sse"]
 PRINCIPAL = "relatel_mcp.principal"  # scope key: who the credential belongs to
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1: what a bearer credential may be
 
 
 @dataclass(frozen=True)
@@ -58,8 +70,13 @@ class HttpOptions:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     stateless: bool = False
     allowed_hosts: tuple[str, ...] = ()  # beyond loopback; "*" turns the Host/Origin check off
+    public_url: str | None = None  # where browsers reach this server (approval pages)
     max_body_bytes: int = 1_048_576
     max_sessions: int = 200
+    max_sessions_per_tenant: int = 20
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    checks_per_client: int = 20  # upstream checks of unknown credentials per 10 s, per client address
+    checks_total: int = 100  # and in all
 
     def check(self) -> None:
         if self.auth == "none" and not _loopback(self.host):
@@ -73,11 +90,18 @@ class HttpOptions:
             )
         if self.auth == "api-key" and any(len(key) < 16 for key in self.api_keys):
             raise ConfigError("every key in RELATEL_MCP_API_KEYS must be at least 16 characters")
+        if self.public_url is not None and not re.fullmatch(
+            r"https?://[^/?#\s]+(/[^?#\s]*)?", self.public_url
+        ):
+            raise ConfigError(
+                f"--public-url must be an http(s) URL such as https://mcp.example.com, not {self.public_url!r}"
+            )
 
 
-def http_app(settings: Settings, client: RelatelClient, gate: Gate, options: HttpOptions) -> Starlette:
+def http_app(settings: Settings, services: Services, options: HttpOptions) -> Starlette:
     options.check()
-    server = build_server(settings, client, gate, _tenant_of(settings, options))
+    approvals = services.gate.approvals
+    server = build_server(settings, services, _tenant_of(settings, options), _pages_of(approvals, options))
     security = _transport_security(options)
     manager = StreamableHTTPSessionManager(
         app=server,
@@ -89,21 +113,26 @@ def http_app(settings: Settings, client: RelatelClient, gate: Gate, options: Htt
     sse = SseServerTransport(
         "/messages/", security_settings=security, max_request_body_size=options.max_body_bytes
     )
-    sse_connections = _Counter(options.max_sessions)
+    sse_sessions: Counter[str | None] = Counter()
 
     async def handle_sse(request: Request) -> Response:
-        if not sse_connections.acquire():
+        principal = request.scope.get(PRINCIPAL)
+        if sse_sessions.total() >= options.max_sessions:
             return _error(503, "too_many_sessions", "Too many open sessions; try again later.")
+        if principal is not None and sse_sessions[principal] >= options.max_sessions_per_tenant:
+            return _error(503, "too_many_sessions", "Too many open sessions for this credential.")
+        sse_sessions[principal] += 1
         try:
             async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
         finally:
-            sse_connections.release()
+            sse_sessions[principal] -= 1
         return Response()
 
-    routes: list[Route | Mount] = [Route("/healthz", _healthz)]
+    routes: list[Route | Mount] = [Route("/healthz", _healthz), *approvals.routes()]
     if options.transport == "http":
-        routes.append(Route("/mcp", StreamableHTTPASGIApp(manager)))
+        mcp_app = TenantSessionCap(StreamableHTTPASGIApp(manager), manager, options.max_sessions_per_tenant)
+        routes.append(Route("/mcp", mcp_app))
     routes += [Route("/sse", handle_sse, methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
 
     @contextlib.asynccontextmanager
@@ -112,8 +141,8 @@ def http_app(settings: Settings, client: RelatelClient, gate: Gate, options: Htt
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(SessionBinding, limit=options.max_sessions * 4)
-    app.add_middleware(BearerAuth, check=_credential_check(client, options))
+    app.add_middleware(BearerAuth, check=_credential_check(services.accounts, options))
+    app.add_middleware(UnambiguousRequests)
     return app
 
 
@@ -123,12 +152,21 @@ def _tenant_of(settings: Settings, options: HttpOptions) -> Callable[[ServerRequ
         return lambda ctx: tenant
 
     def from_request(ctx: ServerRequestContext) -> Tenant:
-        token = _bearer(dict(ctx.request.headers)) if ctx.request is not None else None
-        if not token:  # BearerAuth lets no request through without one
-            raise ToolError("unauthorized", "No Relatel token came with this request.", 401)
-        return Tenant(token)
+        assert ctx.request is not None  # BearerAuth let no request without one through
+        credential = _bearer(ctx.request.headers.getlist("authorization"))
+        assert credential is not None
+        return Tenant(credential)
 
     return from_request
+
+
+def _pages_of(approvals: Approvals, options: HttpOptions) -> Callable[[ServerRequestContext], PagesAt | None]:
+    def pages(ctx: ServerRequestContext) -> PagesAt | None:
+        if ctx.request is None:
+            return None
+        return PagesAt(approvals, options.public_url or str(ctx.request.base_url))
+
+    return pages
 
 
 def _transport_security(options: HttpOptions) -> TransportSecuritySettings:
@@ -148,162 +186,178 @@ async def _healthz(request: Request) -> Response:
 # ------------------------------------------------------------------------------ credentials
 
 
-Check = Callable[[str], Awaitable[str | None]]  # credential -> principal, or None when refused
+Check = Callable[[str, str], Awaitable[str | None]]  # (credential, client address) -> principal or None
 
 
-def _credential_check(client: RelatelClient, options: HttpOptions) -> Check | None:
+class TooManyChecks(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many unknown credentials; retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+def _credential_check(accounts: Accounts, options: HttpOptions) -> Check | None:
     if options.auth == "none":
         return None
     if options.auth == "api-key":
         keys = [key.encode() for key in options.api_keys]
 
-        async def api_key(credential: str) -> str | None:
+        async def api_key(credential: str, client: str) -> str | None:
             given = credential.encode()
             matches = [hmac.compare_digest(given, key) for key in keys]  # every key, every time
             return f"key:{matches.index(True)}" if any(matches) else None
 
         return api_key
-    return PassthroughVerifier(client)
+    return PassthroughVerifier(accounts, per_client=options.checks_per_client, total=options.checks_total)
 
 
 class PassthroughVerifier:
-    """Is this a Relatel token? Asked once of Relatel (GET /api/v2/employee), then cached."""
+    """Is this a Relatel token? Asked of Relatel once (the account lookup), then cached.
 
-    def __init__(
-        self, client: RelatelClient, ttl: float = 300.0, refused_ttl: float = 30.0, size: int = 10_000
-    ):
-        self.client = client
-        self.ttl, self.refused_ttl, self.size = ttl, refused_ttl, size
-        self._cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+    Checking an unknown token costs an upstream request, so such checks are bounded: at most
+    `per_client` in 10 s from one client address and `total` in 10 s in all. Tokens that were
+    valid when last checked are checked again when their cache entry expires, unbounded.
+    """
 
-    async def __call__(self, credential: str) -> str | None:
+    def __init__(self, accounts: Accounts, *, per_client: int = 20, total: int = 100) -> None:
+        self.accounts = accounts
+        self.per_client = RateLimiter(per_client / 10, per_client, max_wait=0)
+        self.total = RateLimiter(total / 10, total, max_wait=0, tenants=1)
+
+    async def __call__(self, credential: str, client: str) -> str | None:
         tenant = Tenant(credential)
-        cached = self._cache.get(tenant.id)
-        if cached is None or cached[1] < time.monotonic():
-            response = await self.client.send(UpstreamRequest("GET", "/api/v2/employee"), tenant)
-            if response.status_code not in (200, 401, 403):
-                raise Unavailable(f"Relatel answered HTTP {response.status_code} when checking the token")
-            valid = response.status_code == 200
-            cached = (valid, time.monotonic() + (self.ttl if valid else self.refused_ttl))
-            self._cache[tenant.id] = cached
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(tenant.id)
-        return tenant.id if cached[0] else None
-
-
-class Unavailable(Exception):
-    """The credential could not be checked right now (Relatel unreachable or failing)."""
+        if not self.accounts.known(tenant) and self.accounts.last_known(tenant) is None:
+            wait = self.per_client.take_now(client) or self.total.take_now("all")
+            if wait:
+                raise TooManyChecks(wait)
+        return tenant.id if await self.accounts.of(tenant) is not None else None
 
 
 class BearerAuth:
-    """401 with a `WWW-Authenticate` challenge before anything else runs, except for /healthz."""
+    """401 with a `WWW-Authenticate` challenge before anything else runs (but /healthz and the
+    approval pages, whose unguessable URL is their credential)."""
 
     def __init__(self, app: ASGIApp, check: Check | None) -> None:
         self.app = app
         self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz" or self.check is None:
+        if scope["type"] != "http" or self.check is None or _public(scope["path"]):
             return await self.app(scope, receive, send)
-        credential = _bearer({k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]})
+        given = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"]
+        credential = _bearer(given)
+        client = (scope.get("client") or ("unknown", 0))[0]
         try:
-            principal = await self.check(credential) if credential else None
-        except (Unavailable, ToolError) as exc:
+            principal = await self.check(credential, client) if credential else None
+        except TooManyChecks as exc:
+            response = _error(429, "too_many_requests", f"{exc}.")
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            return await response(scope, receive, send)
+        except Unavailable as exc:
             return await _error(503, "unavailable", f"Cannot check the credential now: {exc}")(
                 scope, receive, send
             )
         if principal is None:
-            problem = "invalid_token" if credential else "missing"
+            # RFC 6750 §3.1: no error attribute when no credential came; invalid_token when one did.
+            challenge = 'Bearer realm="relatel-mcp"' + (', error="invalid_token"' if given else "")
             response = _error(401, "unauthorized", "A valid bearer credential is required.")
-            response.headers["WWW-Authenticate"] = f'Bearer realm="relatel-mcp", error="{problem}"'
+            response.headers["WWW-Authenticate"] = challenge
             return await response(scope, receive, send)
         scope[PRINCIPAL] = principal
+        # The SDK binds each session to this user and answers 404 to anyone else.
+        scope["user"] = AuthenticatedUser(AccessToken(token=principal, client_id=principal, scopes=[]))
         await self.app(scope, receive, send)
 
 
-def _bearer(headers: dict[str, str]) -> str | None:
-    scheme, _, credential = headers.get("authorization", "").partition(" ")
+_PAGE = re.compile(re.escape(PAGE_PATH) + r"[A-Za-z0-9_-]{1,64}")
+
+
+def _public(path: str) -> bool:
+    return path == "/healthz" or _PAGE.fullmatch(path) is not None
+
+
+def _bearer(values: list[str]) -> str | None:
+    """The credential of the one `Authorization: Bearer` header, if well formed."""
+    if len(values) != 1:
+        return None
+    scheme, _, credential = values[0].partition(" ")
     credential = credential.strip()
-    return credential if scheme.lower() == "bearer" and 0 < len(credential) <= 4096 else None
+    if scheme.lower() != "bearer" or len(credential) > 4096 or not _B64TOKEN.fullmatch(credential):
+        return None
+    return credential
 
 
 # ------------------------------------------------------------------------------ sessions
 
 
-_SSE_SESSION = re.compile(rb"session_id=([0-9a-fA-F-]{16,64})")
+class UnambiguousRequests:
+    """400 for a request that could be read two ways: two `Authorization` or `Mcp-Session-Id`
+    headers, a repeated `session_id`, or an `Mcp-Session-Id` that names another session than the
+    query. Whoever reads which copy, it must be the same one."""
 
-
-class SessionBinding:
-    """Binds each MCP session to the principal that opened it; other principals get a 404."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.limit = limit
-        self._owners: OrderedDict[str, str | None] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        principal = scope.get(PRINCIPAL)
-        session = _session_of(scope)
-        if session is not None and session in self._owners and self._owners[session] != principal:
-            return await _error(404, "session_not_found", "Session not found.")(scope, receive, send)
-        await self.app(scope, receive, self._watch(send, principal, scope["path"] == "/sse"))
-
-    def _watch(self, send: Send, principal: str | None, sse: bool) -> Send:
-        bound = False
-
-        async def watched(message: Message) -> None:
-            nonlocal bound
-            if not bound and (session := _created_session(message, sse)):
-                self._bind(session, principal)
-                bound = True
-            await send(message)
-
-        return watched
-
-    def _bind(self, session: str, principal: str | None) -> None:
-        self._owners[session] = principal
-        while len(self._owners) > self.limit:
-            self._owners.popitem(last=False)
+        if scope["type"] == "http" and (problem := _ambiguity(scope)):
+            return await _error(400, "bad_request", problem)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
-def _created_session(message: Message, sse: bool) -> str | None:
-    """A session id the server just handed out: the streamable HTTP header, or SSE's endpoint event."""
-    if message["type"] == "http.response.start":
-        for key, value in message.get("headers", []):
-            if key.lower() == b"mcp-session-id":
-                return value.decode("latin-1")
-    elif (
-        sse
-        and message["type"] == "http.response.body"
-        and (match := _SSE_SESSION.search(message.get("body", b"")))
-    ):
-        return match.group(1).decode()
+def _ambiguity(scope: Scope) -> str | None:
+    names = Counter(key.lower() for key, _ in scope["headers"])
+    if names[b"authorization"] > 1:
+        return "More than one Authorization header."
+    if names[b"mcp-session-id"] > 1:
+        return "More than one Mcp-Session-Id header."
+    query = [
+        v
+        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if k == "session_id"
+    ]
+    if len(query) > 1:
+        return "More than one session_id."
+    header = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"mcp-session-id"), None)
+    if query and header is not None and _canonical(query[0]) != _canonical(header):
+        return "The Mcp-Session-Id header and the session_id disagree."
     return None
 
 
-def _session_of(scope: Scope) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == b"mcp-session-id":
-            return value.decode("latin-1")
-    match = re.search(r"(?:^|&)session_id=([^&]+)", scope.get("query_string", b"").decode("latin-1"))
-    return match.group(1) if match else None
+def _canonical(session_id: str) -> str | None:
+    """The session as the SDK's SSE transport routes it: UUID(hex=...)."""
+    try:
+        return UUID(hex=session_id).hex
+    except ValueError:
+        return None
 
 
-class _Counter:
-    def __init__(self, limit: int) -> None:
-        self.limit, self.value = limit, 0
+class TenantSessionCap:
+    """At most `limit` open streamable-HTTP sessions per principal, so one tenant cannot fill the
+    server's cap for everyone. It counts the SDK's own record of who opened which session."""
 
-    def acquire(self) -> bool:
-        if self.value >= self.limit:
-            return False
-        self.value += 1
-        return True
+    def __init__(self, app: ASGIApp, manager: StreamableHTTPSessionManager, limit: int) -> None:
+        self.app, self.manager, self.limit = app, manager, limit
 
-    def release(self) -> None:
-        self.value -= 1
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = scope.get(PRINCIPAL)
+        if principal is not None and _opens_session(scope) and self._open(principal) >= self.limit:
+            return await _error(503, "too_many_sessions", "Too many open sessions for this credential.")(
+                scope, receive, send
+            )
+        await self.app(scope, receive, send)
+
+    def _open(self, principal: str) -> int:
+        owners = self.manager._session_owners  # the SDK's session -> owner map; no public view exists
+        return sum(1 for owner in owners.values() if owner["client_id"] == principal)
+
+
+def _opens_session(scope: Scope) -> bool:
+    headers = {k.lower(): v for k, v in scope["headers"]}
+    version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
+    return (
+        scope["method"] == "POST"
+        and b"mcp-session-id" not in headers
+        and (not version or version in HANDSHAKE_PROTOCOL_VERSIONS)
+    )
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -6,12 +6,13 @@ import asyncio
 import json
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import mcp.types as types
 from mcp import Client
@@ -57,8 +58,8 @@ async def connect(
     options = {k: client_options.pop(k) for k in list(client_options) if k in names}
     config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **options)
     async with (
-        services(config) as (client, gate),
-        Client(build_server(config, client, gate), mode=mode, **client_options) as session,
+        services(config) as shared,
+        Client(build_server(config, shared), mode=mode, **client_options) as session,
     ):
         yield session
 
@@ -70,8 +71,9 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        async with services(settings) as (client, gate):
-            server = UvicornServer(http_app(settings, client, gate, options), options.host, 0, lifespan="on")
+        async with services(settings, api_keys=options.api_keys) as shared:
+            app = http_app(settings, shared, options)
+            server = UvicornServer(app, options.host, 0, limits=options.limits, lifespan="on")
             holder["server"] = server
             ready.set()
             await server.serve()
@@ -105,3 +107,82 @@ def error_of(result: types.CallToolResult) -> dict[str, Any]:
 def wire(result: types.CallToolResult) -> str:
     """Everything a client receives for a result, as one string (for token-hygiene checks)."""
     return json.dumps(result.model_dump(mode="json", by_alias=True), ensure_ascii=False)
+
+
+# ------------------------------------------------------------------------------ answering questions
+
+Step = Callable[[], Awaitable[Any]] | None  # something to do while a question is open
+
+
+def answering(
+    action: str = "accept", *, confirm: bool = True, delay: float = 0.0, seen: list[str] | None = None,
+    during: Step = None,
+) -> Any:  # fmt: skip
+    """An elicitation callback that answers a form as a human would (after `during`, if given)."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams), "expected a form"
+        if seen is not None:
+            seen.append(params.message)
+        if during is not None:
+            await during()
+        await anyio.sleep(delay)
+        content = {"confirm": confirm} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)
+
+    return callback
+
+
+def approving(
+    decision: str | None = "approve", *, action: str = "accept", pages: list[dict[str, Any]] | None = None,
+    during: Step = None,
+) -> Any:  # fmt: skip
+    """An elicitation callback for URL mode, as a human with a browser: it opens the page the server
+    sent, reads it, runs `during`, clicks `decision` (None: never), and tells the client `action`."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams), "expected a URL"
+        async with httpx2.AsyncClient(timeout=10) as browser:
+            page = await browser.get(params.url)
+            if during is not None:
+                await during()
+            clicked = None
+            if decision is not None:
+                clicked = await browser.post(params.url, data={"decision": decision})
+        if pages is not None:
+            pages.append({"url": params.url, "status": page.status_code, "html": page.text,
+                          "headers": dict(page.headers), "clicked": clicked and clicked.status_code})  # fmt: skip
+        return types.ElicitResult(action=action)
+
+    return callback
+
+
+@contextmanager
+def url_only() -> Iterator[None]:
+    """MCP clients that declare URL-mode elicitation only (the Python client declares both)."""
+    from mcp.client.session import ClientSession
+
+    original = ClientSession._build_capabilities
+
+    def build(self: ClientSession, version: str) -> types.ClientCapabilities:
+        capabilities = original(self, version)
+        if capabilities.elicitation is None:
+            return capabilities
+        url = types.ElicitationCapability(url=types.UrlElicitationCapability())
+        return capabilities.model_copy(update={"elicitation": url})
+
+    ClientSession._build_capabilities = build  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ClientSession._build_capabilities = original  # type: ignore[method-assign]
+
+
+def sent(sandbox: Any) -> list[tuple[str, str]]:
+    """What the sandbox received that was not a read."""
+    return [(r["method"], r["path"]) for r in sandbox.requests() if r["method"] != "GET"]
+
+
+async def audit_log(session: Any) -> list[dict[str, Any]]:
+    resource = await session.read_resource("relatel://audit")
+    return json.loads(resource.contents[0].text)["audit"]

@@ -1,4 +1,5 @@
-"""Confirmation gating: a human's yes through elicitation or a sealed preview token, or nothing.
+"""Confirmation gating: a human's yes through elicitation (or, only where an operator opted in, a
+sealed preview token the agent hands back), or nothing.
 
 MCP client ⇄ server ⇄ sandbox, in both protocol eras, counting what the sandbox received: the
 gate may read (GET) to compose its question, but a costly or destructive request is sent exactly
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +23,14 @@ from relatel_mcp import catalog
 from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 
-from .support import ALLOW, MODES, connect, error_of
+from .support import ALLOW, MODES, answering, audit_log, connect, error_of, sent
 
 pytestmark = pytest.mark.anyio
 
 CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
 GROUP_SMS = ("send_employee_group_sms", {"employee_group_id": 1, "body": "Møde kl. 14 i kantinen"})
-
-
-def sent(sandbox: Any) -> list[tuple[str, str]]:
-    """What the sandbox received that was not a read."""
-    return [(r["method"], r["path"]) for r in sandbox.requests() if r["method"] != "GET"]
-
-
-def answering(action: str, *, confirm: bool = True, delay: float = 0.0, seen: list[str] | None = None) -> Any:
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        if seen is not None:
-            seen.append(params.message)
-        await anyio.sleep(delay)
-        content = {"confirm": confirm} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)
-
-    return callback
-
-
-async def audit_log(session: Any) -> list[dict[str, Any]]:
-    resource = await session.read_resource("relatel://audit")
-    return json.loads(resource.contents[0].text)["audit"]
+PREVIEW = Policy(costly="preview", destructive="preview")  # the operator's opt-in: the agent confirms
+GATED = {op.name for op in catalog.load() if op.gated}
 
 
 # ------------------------------------------------------------------ elicitation, both eras
@@ -65,8 +48,9 @@ async def test_accept_sends_the_call_exactly_once(sandbox, mode):
     assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
     assert len(sandbox.outbox()) == 1
     (question,) = questions
-    assert "Mette Hansen (+45 20 11 22 33)" in question  # whose phone rings first
-    assert "+45 28 11 44 77 (Peter Vestergaard (Vestkyst VVS))" in question  # who is called
+    assert "Your phone rings first: +45 20 11 22 33, the employee named «Mette Hansen»" in question
+    assert "call to +45 28 11 44 77?" in question  # who is called, and their name in the address book
+    assert "the contact's name there: «Peter Vestergaard (Vestkyst VVS)»" in question
     assert (audit[0]["decision"], audit[0]["channel"], audit[0]["status"]) == ("sent", "elicitation", 200)
 
 
@@ -80,13 +64,13 @@ async def test_group_sms_question_names_every_member_and_the_segments(sandbox, m
     assert result.structured_content == {"sent": 3}
     question = questions[0]
     for member in (
-        "Mette Hansen, +45 20 11 22 33",
-        "Jonas Nielsen, +45 20 44 55 66",
-        "Sofie Larsen, +45 21 33 44 55",
+        "+45 20 11 22 33, the employee named «Mette Hansen»",
+        "+45 20 44 55 66, the employee named «Jonas Nielsen»",
+        "+45 21 33 44 55, the employee named «Sofie Larsen»",
     ):
         assert member in question
     assert "GSM-7, 1 segment each" in question and "3 segments in total" in question
-    assert "Møde kl. 14 i kantinen" in question
+    assert "exactly as it will be sent (GSM-7, 1 segment each): «Møde kl. 14 i kantinen»" in question
     assert sent(sandbox) == [("POST", "/api/v2/employee_groups/1/message")]
 
 
@@ -143,14 +127,41 @@ async def test_destructive_tools_ask_too(sandbox, mode):
     ) as session:
         result = await session.call_tool("delete_contact", {"id": 1})
     assert not result.is_error
-    assert (
-        "Delete the contact Peter Vestergaard (Vestkyst VVS) (+45 28 11 44 77) and its 2 comments"
-        in questions[0]
-    )
+    assert "Delete contact 1 (+45 28 11 44 77) and its 2 comments" in questions[0]
+    assert "The contact's name in your address book: «Peter Vestergaard (Vestkyst VVS)»" in questions[0]
     assert sent(sandbox) == [("DELETE", "/api/v2/contacts/1")]
 
 
-# ------------------------------------------------------------------ preview tokens
+# ------------------------------------------------------------------ no human, no action
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_by_default_a_client_that_cannot_ask_its_user_is_offered_no_gated_tool(sandbox, mode):
+    async with connect(sandbox.url, mode=mode) as session:
+        listed = {t.name for t in (await session.list_tools()).tools}
+        error = error_of(await session.call_tool(*CALL))
+    assert listed == {op.name for op in catalog.load()} - GATED
+    assert error["code"] == "refused" and "cannot ask its user" in error["message"]
+    assert "--costly preview" in error["hint"] and "hijacked" in error["hint"]
+    assert sent(sandbox) == []
+
+
+async def test_the_instructions_say_how_an_operator_enables_gated_tools(sandbox):
+    from relatel_mcp.server import INSTRUCTIONS
+
+    async with connect(sandbox.url, mode="legacy") as session:
+        assert session.session.initialize_result.instructions == INSTRUCTIONS
+    assert "--costly preview" in INSTRUCTIONS and len(INSTRUCTIONS.encode()) <= 600
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_can_ask_its_user_is_offered_every_tool(sandbox, mode):
+    async with connect(sandbox.url, mode=mode, elicitation_callback=answering("decline")) as session:
+        tools = (await session.list_tools()).tools
+    assert len(tools) == 53 and all("confirmation_token" not in t.input_schema["properties"] for t in tools)
+
+
+# ------------------------------------------------------------------ preview tokens (opt-in)
 
 
 async def preview(session: Any, tool: str, args: dict[str, Any]) -> str:
@@ -160,8 +171,10 @@ async def preview(session: Any, tool: str, args: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_without_elicitation_a_preview_then_the_token_sends_once(sandbox, mode):
-    async with connect(sandbox.url, mode=mode) as session:
+async def test_preview_mode_without_elicitation_a_preview_then_the_token_sends_once(sandbox, mode):
+    async with connect(sandbox.url, mode=mode, policy=PREVIEW) as session:
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        assert "confirmation_token" in listed["initiate_call"].input_schema["properties"]
         first = await session.call_tool(*CALL)
         confirmation = first.structured_content["confirmation"]
         assert error_of(first)["code"] == "confirmation_required"
@@ -181,14 +194,26 @@ async def test_without_elicitation_a_preview_then_the_token_sends_once(sandbox, 
     assert all("confirmation_token" not in a["arguments"] for a in audit)
 
 
-async def test_elicit_policy_refuses_when_the_client_cannot_elicit(sandbox):
-    async with connect(sandbox.url, policy=Policy(costly="elicit")) as session:
+async def test_preview_mode_per_kind_and_the_old_name_elicit(sandbox):
+    from relatel_mcp.policy import load_policy
+
+    policy = load_policy(None, costly="elicit", destructive="preview")  # elicit: the old name of confirm
+    assert policy.costly == "confirm"
+    async with connect(sandbox.url, policy=policy) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         error = error_of(await session.call_tool(*CALL))
-    assert "confirmation_token" not in tools["initiate_call"].input_schema["properties"]
-    assert "confirmation_token" in tools["delete_contact"].input_schema["properties"]  # destructive: confirm
-    assert error["code"] == "refused" and "does not support elicitation" in error["message"]
-    assert "'confirm'" in error["hint"]
+    assert "initiate_call" not in tools  # costly: a human must answer, and this client cannot ask
+    assert "confirmation_token" in tools["delete_contact"].input_schema["properties"]  # destructive: preview
+    assert error["code"] == "refused" and "cannot ask its user" in error["message"]
+    assert sent(sandbox) == []
+
+
+async def test_under_confirm_a_confirmation_token_is_no_argument(sandbox):
+    async with connect(sandbox.url, policy=PREVIEW) as session:
+        token = await preview(session, *CALL)
+    async with connect(sandbox.url, elicitation_callback=answering("decline")) as session:
+        error = error_of(await session.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
+    assert error["code"] == "invalid_argument" and error["field"] == "confirmation_token"
     assert sent(sandbox) == []
 
 
@@ -215,7 +240,7 @@ def _forge(token: str) -> str:
     ],
 )
 async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tmp_path, case, reason):
-    policy = Policy(token_ttl_seconds=1) if case == "expired" else Policy()
+    policy = replace(PREVIEW, token_ttl_seconds=1) if case == "expired" else PREVIEW
     tool, args = GROUP_SMS if case == "facts changed" else CALL
     async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
         token = await preview(session, tool, args)
@@ -230,7 +255,7 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
     if case == "facts changed":  # someone joins the group after the human saw its members
         with sandbox.client() as api:
             api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
-    tenant = {"token": "sandbox-tenant-someone-else"} if case == "other tenant" else {}
+    tenant = {"token": "sandbox-employee"} if case == "other tenant" else {}  # another employee
     async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **tenant) as session:
         error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
     assert error["code"] == "refused" and reason in error["message"], error["message"]
@@ -243,9 +268,9 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
 
 
 async def test_a_token_from_another_server_secret_is_forged(sandbox, tmp_path):
-    async with connect(sandbox.url, state_dir=tmp_path / "a") as session:
+    async with connect(sandbox.url, state_dir=tmp_path / "a", policy=PREVIEW) as session:
         token = await preview(session, *CALL)
-    async with connect(sandbox.url, state_dir=tmp_path / "b") as session:
+    async with connect(sandbox.url, state_dir=tmp_path / "b", policy=PREVIEW) as session:
         error = error_of(await session.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
     assert error["code"] == "refused" and "not valid" in error["message"]
     assert sent(sandbox) == []
@@ -277,11 +302,15 @@ async def test_sms_budget_counts_segments_times_recipients_before_asking(sandbox
     assert questions == [] and sent(sandbox) == []  # nobody was asked for something the budget forbids
 
 
-async def test_budgets_are_per_tenant(sandbox, tmp_path):
+async def test_budgets_are_per_person_not_per_token(sandbox, tmp_path):
+    """sandbox-tenant-* tokens all belong to Mette (the admin); sandbox-employee is Jonas."""
     policy = Policy(costly="allow", budgets=Budgets(calls=1))
-    for token in ("sandbox-tenant-a", "sandbox-tenant-b"):
+    outcomes = []
+    for token in ("sandbox-tenant-a", "sandbox-tenant-b", "sandbox-admin", "sandbox-employee"):
         async with connect(sandbox.url, policy=policy, state_dir=tmp_path, token=token) as session:
-            assert not (await session.call_tool(*CALL)).is_error
+            outcomes.append(await session.call_tool(*CALL))
+    assert [r.is_error for r in outcomes] == [False, True, True, False]
+    assert "budget of 1 calls" in error_of(outcomes[1])["message"]  # Mette's second token: her budget
     assert len(sent(sandbox)) == 2
 
 
@@ -332,6 +361,7 @@ async def test_dry_run_returns_the_exact_request_and_sends_nothing(sandbox, mode
     }
     assert "Peter Vestergaard" in result.structured_content["would_ask"]
     assert deleted.structured_content["request"] == {"method": "DELETE", "path": "/api/v2/contacts/3"}
+    # Nothing is sent in a dry run, so the gated tools are listed even to a client that cannot ask.
     assert tools["initiate_call"].output_schema is None and "confirmation_token" not in str(
         tools["initiate_call"]
     )
@@ -356,21 +386,26 @@ async def test_read_only_hides_and_refuses_every_change(sandbox, mode):
 
 async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
     attempts = [
-        (answering("accept"), CALL, "sent"),
-        (answering("decline"), CALL, "declined"),
-        (None, CALL, "preview"),
-        (None, ("initiate_call", {"to_number": "+45 90 90 90 90"}), "refused"),
-        (None, ("initiate_call", {"to_number": "nope"}), "invalid"),
+        (answering("accept"), Policy(), CALL, "sent"),
+        (answering("decline"), Policy(), CALL, "declined"),
+        (None, PREVIEW, CALL, "preview"),
+        (None, Policy(), ("initiate_call", {"to_number": "+45 90 90 90 90"}), "refused"),
+        (None, Policy(), ("initiate_call", {"to_number": "nope"}), "invalid"),
     ]
-    for callback, (tool, args), _ in attempts:
+    for callback, policy, (tool, args), _ in attempts:
         async with connect(
-            sandbox.url, state_dir=tmp_path, token="sandbox-tenant-audit", elicitation_callback=callback
-        ) as s:
+            sandbox.url, state_dir=tmp_path, token="sandbox-tenant-audit", elicitation_callback=callback,
+            policy=policy,
+        ) as s:  # fmt: skip
             await s.call_tool(tool, args)
     async with connect(sandbox.url, state_dir=tmp_path, token="sandbox-tenant-audit") as session:
         audit = list(reversed(await audit_log(session)))
     async with connect(sandbox.url, state_dir=tmp_path, token="sandbox-tenant-other") as session:
-        assert await audit_log(session) == []  # the resource shows only the caller's own account
+        # Another token of the same person (Mette) sees her record, but for the one attempt made
+        # before any call told whose the token is (an invalid first call is kept under the token).
+        assert [a["decision"] for a in await audit_log(session)][::-1] == [a["decision"] for a in audit[:-1]]
+    async with connect(sandbox.url, state_dir=tmp_path, token="sandbox-employee") as session:
+        assert await audit_log(session) == []  # another person sees none of it
     # In the 2026-07-28 era a question is a round trip of its own: "asked", then the outcome.
     assert [a["decision"] for a in audit] == [
         "asked",
@@ -384,7 +419,8 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
     assert audit[1]["arguments"] == {"to_number": "4528114477"}
     assert audit[1]["upstream_id"] == "message=Call initiated successfully"
     assert {a["tool"] for a in audit} == {"initiate_call"} and {a["kind"] for a in audit} == {"costly"}
-    assert all(len(a["tenant"]) == 16 and "sandbox" not in a["tenant"] for a in audit)
+    assert all(len(a["tenant"]) == 16 and "sandbox" not in a["tenant"] for a in audit[:-1])
+    assert audit[-1]["tenant"].startswith("token:")  # invalid, before the account was known
     done = subprocess.run(
         [str(Path(sys.executable).with_name("relatel-mcp")), "audit", "--state-dir", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=30, check=True,
@@ -410,15 +446,15 @@ def test_the_audit_log_is_append_only(tmp_path):
 
 
 async def test_tools_list_stays_within_its_context_budget(sandbox):
-    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), with the default policy."""
-    async with connect(sandbox.url) as session:
+    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), all 53 tools listed."""
+    async with connect(sandbox.url, elicitation_callback=answering("decline")) as session:
         tools = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True)
             for t in (await session.list_tools()).tools
         ]
     view = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in tools]
     size = lambda value: len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())  # noqa: E731
-    assert size(view) <= 16_000 and size(tools) <= 30_000
+    assert len(tools) == 53 and size(view) <= 16_000 and size(tools) <= 30_000
 
 
 async def test_a_made_up_elicitation_answer_without_the_servers_request_state_sends_nothing(sandbox):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from relatel_mcp import catalog
 
-from .support import MODES, connect
+from .support import MODES, answering, connect
 
 EXAMPLES = 25
 TOOLS = [op.name for op in catalog.load()]
@@ -60,7 +60,10 @@ def as_published(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str,
 def test_no_argument_set_crashes_the_server_or_reaches_relatel_unvalidated(sandbox, tool, mode):
     with (
         anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(connect(sandbox.url, mode=mode)) as session,
+        # A client that can ask its user (who declines), so that the gated tools are listed too.
+        portal.wrap_async_context_manager(
+            connect(sandbox.url, mode=mode, elicitation_callback=answering("decline"))
+        ) as session,
     ):
         schema = next(t for t in portal.call(session.list_tools).tools if t.name == tool).input_schema
         validator = jsonschema.Draft202012Validator(schema)

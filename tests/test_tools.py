@@ -238,4 +238,4 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     if result.structured_content is not None and case.tool != "get_m2m_consumption":
         *note, data = result.content[0].text.split("\n")
         assert json.loads(data) == result.structured_content  # the compact text form
-        assert bool(note) == {op.name: op for op in catalog.load()}[case.tool].third_party_text
+        assert bool(note) == bool({op.name: op for op in catalog.load()}[case.tool].third_party_fields)

@@ -59,7 +59,8 @@ class ListSmileys(Args):
     rated_at_gt_or_eq: Timestamp | None = None
     endpoint: Endpoint | None = None
     employee_id: Id | None = None
-    rating: Literal[0, 1] | None = None
+    # 0 or 1 as an integer: a Literal would let `true` through as 1.
+    rating: Annotated[int, Field(ge=0, le=1)] | None = None
     # The API filters on the parameter's presence, so only `true` is meaningful.
     commented: Literal[True] | None = None
 

@@ -41,7 +41,13 @@ class Args(BaseModel):
 
     @model_validator(mode="after")
     def _something_given(self) -> Args:
-        if self.at_least_one and not self.model_fields_set & set(self.at_least_one):
+        # `null` is "not given" unless it means something for that field: it never counts.
+        given = {
+            name
+            for name in self.model_fields_set & set(self.at_least_one)
+            if getattr(self, name) is not None or name in self.nullable_fields
+        }
+        if self.at_least_one and not given:
             raise ValueError(f"give at least one of: {', '.join(self.at_least_one)}")
         return self
 
@@ -117,11 +123,11 @@ def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
     return validate
 
 
-_ENDPOINT = re.compile(r"[A-Za-z]+#\d+")
+_ENDPOINT = re.compile(r"[A-Za-z]+#[0-9]+")  # ASCII only: Unicode digits are not sent as typed
 
 Phone = Annotated[str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string"})]
 Endpoint = Annotated[
-    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#\\d+$"})
+    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#[0-9]+$"})
 ]
 Timestamp = Annotated[
     datetime,
@@ -133,7 +139,9 @@ Day = Annotated[
     BeforeValidator(_iso(date.fromisoformat, "2026-11-27")),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
-Id = int  # unbounded, as in the contract: an unknown id is the API's 404 to give
+# An unknown id is the API's 404 to give; zero or less is never one. (`minimum: 1` would only
+# cost bytes in every schema: a model does not send negative ids unprompted.)
+Id = Annotated[int, Field(ge=1), WithJsonSchema({"type": "integer"})]
 Limit = Annotated[int, Field(ge=1, le=100)]
 Text = Annotated[str, Field(min_length=1, max_length=1000)]
 Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$")]

@@ -23,7 +23,7 @@ class UpdateSubscription(Args):
 
 class ActivationOrder(Args):
     product_name: Product
-    icc_id: Annotated[str, Field(pattern=r"^\d{18,22}$")]
+    icc_id: Annotated[str, Field(pattern=r"^[0-9]{18,22}$")]
     description: Description | None = None
     overuse_limit_dkk: OveruseLimit | None = None
 

@@ -3,8 +3,10 @@
 Decisions: sent (and its upstream status and id), failed (sent, but the call failed), declined (a
 human said no, cancelled or did not answer), refused (policy, budget, destination, kill switch,
 read-only or a bad token), preview (a preview token was issued), asked (a 2026-07-28 question went
-out), dry_run, invalid (the arguments were wrong). The tenant is a pseudonym; phone numbers are
-kept; the confirmation token is never in the arguments (it is taken out before they get here).
+out), dry_run, invalid (the arguments were wrong). Records are kept per account (a pseudonym of
+company and employee; before the account is known, of the token); phone numbers are kept; the
+confirmation token is never in the arguments (it is taken out before they get here), and any
+credential the server knows is redacted from them, wherever an agent pasted it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from typing import Any
 import mcp.types as types
 
 from ..catalog import Operation
-from ..client import Tenant
-from ..errors import ToolError
+from ..errors import ToolError, redact
 from .store import Store
 
 MAX_ARGUMENTS = 4000  # characters of JSON; invalid calls can carry anything
@@ -30,8 +31,15 @@ _DECISIONS = {
 
 
 class Audit:
-    def __init__(self, store: Store, op: Operation, tenant: Tenant, arguments: dict[str, Any]) -> None:
-        self.store, self.op, self.tenant = store, op, tenant
+    def __init__(
+        self,
+        store: Store,
+        op: Operation,
+        account: str,
+        arguments: dict[str, Any],
+        secrets: tuple[object, ...],
+    ) -> None:
+        self.store, self.op, self.account, self.secrets = store, op, account, secrets
         self.arguments: dict[str, Any] = arguments  # raw until validated, then as sent
         self.channel: str | None = None
         self.sent = False
@@ -45,10 +53,12 @@ class Audit:
         self.store.audit(
             {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "tenant": self.tenant.id,
+                "tenant": self.account,
                 "tool": self.op.name,
                 "kind": self.op.kind,
-                "arguments": _bounded(self.arguments),
+                "arguments": _bounded(
+                    json.loads(redact(json.dumps(self.arguments, default=str), self.secrets))
+                ),
                 "channel": channel or self.channel,
                 "decision": decision,
                 "status": status,

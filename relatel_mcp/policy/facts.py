@@ -1,23 +1,30 @@
 """What a costly or destructive call would really do, resolved from the account before asking.
 
-The confirmation question is composed from these facts, never from the model's words: whose
-phone rings first, who is called (and the contact's name), which people an SMS reaches (a group
-expanded to its members) with the text and its segments, which subscription an order changes,
-and what a delete removes. The same facts give the budget to spend, the numbers to check against
-the destination allow-list and the estimated cost.
+The confirmation question is the server's own sentences about facts it resolved itself: whose
+phone rings first, who is called, which people an SMS reaches (a group expanded to its members)
+with the text and its segments, which subscription an order changes, what a delete removes.
+Every value that came from the agent's arguments or from the account (a contact's name, a
+product) appears `quoted`: on one line, in «», cleaned, capped, and said to be what it is. So no
+value can add a line that reads as the server's ("Estimated cost: 0.00 DKK", "already approved").
+
+The same facts give the budget to spend, the numbers to check against the destination
+allow-list, and `shown`: a digest of exactly what the human is shown, compared again after the
+yes, just before sending.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .. import phones
 from ..errors import ToolError
 from ..models import Args
-from ..sanitize import clean_text
+from ..sanitize import clean_data, quoted
 from ..sms import sms_segments
+from .seal import digest
 from .settings import Prices
 
 Reader = Callable[[str], Awaitable[Any]]  # GET a path: its JSON body, or None on 404
@@ -30,6 +37,18 @@ class Facts:
     destinations: tuple[str, ...] = ()
     spend: tuple[str, int] | None = None  # (budget kind, amount)
     cost_dkk: float | None = None
+
+    @property
+    def shown(self) -> str:
+        """What the human sees, as a digest: equal digests mean an unchanged question."""
+        return digest({"question": self.question, "summary": self.summary})
+
+    def changes_since(self, question: str) -> str:
+        """The lines of the question that differ from an earlier one, for saying what changed."""
+        old, new = question.splitlines(), self.question.splitlines()
+        parts = [f"was: {line.strip()}" for line in old if line not in new]
+        parts += [f"now: {line.strip()}" for line in new if line not in old]
+        return "; ".join(parts) or "the details behind the question changed"
 
 
 @dataclass
@@ -46,21 +65,30 @@ async def resolve(operation: str, args: Args, read: Reader, prices: Prices) -> F
     if draft.cost_dkk is not None:
         draft.lines.append(f"Estimated cost: {draft.cost_dkk:.2f} DKK.")
     return Facts(
-        "\n".join(draft.lines), draft.summary, tuple(draft.destinations), draft.spend, draft.cost_dkk
+        "\n".join(draft.lines),
+        clean_data(draft.summary),
+        tuple(draft.destinations),
+        draft.spend,
+        draft.cost_dkk,
     )
 
 
-def human_number(number: str | None) -> str:
-    return phones.display(number) or "no number"
+def number(value: Any) -> str:
+    """A phone number as people write it; anything else quoted as the text it is."""
+    if not value:
+        return "no number"
+    return phones.display(str(value)) or f"the text {quoted(value, 40)}"
 
 
-def _name(value: Any) -> str:
-    return clean_text(str(value))[:120] if value else "unnamed"
+def count(value: Any) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else quoted(value, 20)
 
 
-def _excerpt(text: str | None, limit: int = 80) -> str:
-    text = " ".join(clean_text(text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def moment(value: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return quoted(value, 40)
 
 
 async def _must(read: Reader, path: str, thing: str) -> Any:
@@ -74,26 +102,32 @@ def _cost(price: float | None, units: int) -> float | None:
     return None if price is None else round(price * units, 2)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 # ------------------------------------------------------------------------------- calls and SMS
 
 
 async def _call(args: Any, read: Reader, prices: Prices) -> _Draft:
     me = (await read("/api/v2/employee"))["employee"]
     contact = await read(f"/api/v2/contacts/by_number/{args.to_number}")
-    callee = human_number(args.to_number)
+    callee = number(args.to_number)
+    lines = [f"Place a real phone call to {callee}?"]
     if contact:
-        callee += f" ({_name(contact['contact'].get('name'))})"
-    lines = [
-        f"Place a real phone call to {callee}?",
-        f"Your phone rings first: {_name(me.get('name'))} ({human_number(me.get('number'))}). "
-        f"When you answer, {callee} is called.",
-    ]
+        name = contact["contact"].get("name")
+        lines.append(f"That number is in your address book; the contact's name there: {quoted(name)}")
+    lines.append(
+        f"Your phone rings first: {number(me.get('number'))}, the employee named {quoted(me.get('name'))}. "
+        f"When you answer, {callee} is called."
+    )
     if args.restrict_to:
         lines.append(
-            f"Rings only on: {'the web phone' if args.restrict_to == 'web_call' else 'your mobile'}."
+            f"It rings only on {'the web phone' if args.restrict_to == 'web_call' else 'your mobile'}."
         )
     summary: dict[str, Any] = {
         "caller": me.get("name"),
+        "caller_number": me.get("number"),
         "to": args.to_number,
         "contact": contact and contact["contact"].get("name"),
     }
@@ -101,24 +135,29 @@ async def _call(args: Any, read: Reader, prices: Prices) -> _Draft:
         reception = await _must(
             read, f"/api/v2/receptions/{args.cloak_reception_id}", f"Reception {args.cloak_reception_id}"
         )
-        shown = reception.get("phone_number", {}).get("number")
-        lines.append(f"Caller ID shown: {_name(reception.get('name'))} ({human_number(shown)}).")
+        shown = (reception.get("phone_number") or {}).get("number")
+        lines.append(
+            f"Caller ID shown: {number(shown)}, the reception named {quoted(reception.get('name'))}."
+        )
         summary["caller_id"] = shown
     return _Draft(lines, summary, [args.to_number], ("calls", 1), _cost(prices.call, 1))
 
 
 async def _sms(recipients: list[dict[str, Any]], body: str, prices: Prices) -> _Draft:
     if missing := [r for r in recipients if not r.get("number")]:
-        raise ToolError("refused", f"{_name(missing[0].get('name'))} has no phone number; nothing was sent.")
+        raise ToolError(
+            "refused",
+            f"The employee named {quoted(missing[0].get('name'))} has no phone number; nothing was sent.",
+        )
     info = sms_segments(body)
     total = info.segments * len(recipients)
-    people = "1 person" if len(recipients) == 1 else f"{len(recipients)} people"
-    lines = [f"Send a paid SMS to {people}?"]
-    lines += [f"  {_name(r.get('name'))}, {human_number(r['number'])}" for r in recipients]
+    lines = [f"Send a paid SMS to {'1 person' if len(recipients) == 1 else f'{len(recipients)} people'}?"]
+    lines += [f"  {number(r['number'])}, the employee named {quoted(r.get('name'))}" for r in recipients]
     lines.append(
-        f"Text ({info.encoding}, {info.segments} segment{'s' * (info.segments != 1)} each): {body!r}"
+        f"The text, exactly as it will be sent ({info.encoding}, {_plural(info.segments, 'segment')} each): "
+        f"{quoted(body, 2000, reveal=True)}"
     )
-    lines.append(f"{total} segment{'s' * (total != 1)} in total.")
+    lines.append(f"{_plural(total, 'segment')} in total.")
     summary = {
         "recipients": [{"name": r.get("name"), "number": r["number"]} for r in recipients],
         "text": body,
@@ -129,7 +168,7 @@ async def _sms(recipients: list[dict[str, Any]], body: str, prices: Prices) -> _
     return _Draft(
         lines,
         summary,
-        [r["number"] for r in recipients],
+        [str(r["number"]) for r in recipients],
         ("sms_segments", total),
         _cost(prices.sms_segment, total),
     )
@@ -149,11 +188,13 @@ async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
     recipients = [e for e in employees if e.get("id") in members]
     if not recipients:
         raise ToolError(
-            "refused", f"Employee group {_name(group.get('name'))} has no members; nothing was sent."
+            "refused",
+            f"The employee group named {quoted(group.get('name'))} has no members; nothing was sent.",
         )
     draft = await _sms(recipients, args.body, prices)
     draft.lines[0] = (
-        f"Send a paid SMS to every member of {_name(group.get('name'))} ({len(recipients)} people)?"
+        f"Send a paid SMS to every member of the employee group named {quoted(group.get('name'))} "
+        f"({len(recipients)} people)?"
     )
     draft.summary["group"] = group.get("name")
     return draft
@@ -165,14 +206,14 @@ async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
 async def _activation(args: Any, read: Reader, prices: Prices) -> _Draft:
     lines = [
         "Order a new paid M2M subscription?",
-        f"Product: {args.product_name}",
-        f"SIM card (ICC): {args.icc_id}",
+        f"The product, as the agent gave it: {quoted(args.product_name, reveal=True)}",
+        f"The SIM card's ICC id: {args.icc_id}",
     ]
     if args.description:
-        lines.append(f"Description: {args.description}")
+        lines.append(f"The description, as the agent gave it: {quoted(args.description, 200, reveal=True)}")
     if args.overuse_limit_dkk is not None:
-        lines.append(f"Overuse limit: {args.overuse_limit_dkk} DKK a month")
-    summary = {"product": args.product_name, "icc_id": args.icc_id}
+        lines.append(f"Overuse limit: {args.overuse_limit_dkk} DKK a month.")
+    summary = {"product": args.product_name, "icc_id": args.icc_id, "description": args.description}
     return _Draft(lines, summary, [], ("orders", 1), _cost(prices.order, 1))
 
 
@@ -182,19 +223,33 @@ async def _cancellation(args: Any, read: Reader, prices: Prices) -> _Draft:
         sub = await _must(
             read, f"/api/v2/m2m/subscriptions/{args.subscription_id}", f"Subscription {args.subscription_id}"
         )
-        what = (
-            f"subscription {sub.get('id')} ({_name(sub.get('description'))}, {sub.get('product_name')}, "
-            f"SIM {sub.get('icc_id')}, now {sub.get('state')})"
-        )
+        lines = [
+            f"Cancel M2M subscription {args.subscription_id} {when}?",
+            f"Its description: {quoted(sub.get('description'))}",
+            f"Its product: {quoted(sub.get('product_name'))}; SIM card {quoted(sub.get('icc_id'), 30)}; "
+            f"state now: {quoted(sub.get('state'), 30)}.",
+        ]
+        if args.phone_number is not None:
+            lines.append(f"And the subscription on {number(args.phone_number)}.")
+        described = {k: sub.get(k) for k in ("description", "product_name", "icc_id", "state")}
     else:
-        what = f"the subscription on {human_number(args.phone_number)}"
-    lines = [f"Cancel {what} {when}?", "This ends the subscription; it cannot be undone here."]
-    summary = {"subscription_id": args.subscription_id, "phone_number": args.phone_number, "when": when}
+        lines = [f"Cancel the subscription on {number(args.phone_number)} {when}?"]
+        described = {}
+    lines.append("This ends the subscription; it cannot be undone here.")
+    summary = {
+        "subscription_id": args.subscription_id,
+        "phone_number": args.phone_number,
+        "when": when,
+        **described,
+    }
     return _Draft(lines, summary, [], ("orders", 1), _cost(prices.order, 1))
 
 
 async def _product_change(args: Any, read: Reader, prices: Prices) -> _Draft:
-    lines = [f"Change the product of M2M number {human_number(args.phone_number)} to {args.product_name}?"]
+    lines = [
+        f"Change the product of M2M number {number(args.phone_number)}?",
+        f"The new product, as the agent gave it: {quoted(args.product_name, reveal=True)}",
+    ]
     summary = {"phone_number": args.phone_number, "product": args.product_name}
     return _Draft(lines, summary, [], ("orders", 1), _cost(prices.order, 1))
 
@@ -206,11 +261,14 @@ async def _delete_contact(args: Any, read: Reader, prices: Prices) -> _Draft:
     contact = (await _must(read, f"/api/v2/contacts/{args.id}", f"Contact {args.id}"))["contact"]
     comments = (await read(f"/api/v2/contacts/{args.id}/comments") or {}).get("comments", [])
     lines = [
-        f"Delete the contact {_name(contact.get('name'))} ({human_number(contact.get('number'))}) "
-        f"and its {len(comments)} comment{'s' * (len(comments) != 1)}, for everyone in the company?",
+        f"Delete contact {args.id} ({number(contact.get('number'))}) and its "
+        f"{_plural(len(comments), 'comment')}, for everyone in the company?",
+        f"The contact's name in your address book: {quoted(contact.get('name'))}",
         "This cannot be undone.",
     ]
-    return _Draft(lines, {"contact": contact.get("name"), "comments": len(comments)})
+    return _Draft(
+        lines, {"contact": contact.get("name"), "number": contact.get("number"), "comments": len(comments)}
+    )
 
 
 async def _delete_comment(args: Any, read: Reader, prices: Prices) -> _Draft:
@@ -226,38 +284,44 @@ async def _delete_comment(args: Any, read: Reader, prices: Prices) -> _Draft:
             404,
         )
     lines = [
-        f'Delete this comment on {_name(contact.get("name"))}: "{_excerpt(comment.get("body"))}"?',
+        f"Delete comment {args.id} on contact {args.contact_id}?",
+        f"The contact's name in your address book: {quoted(contact.get('name'))}",
+        f"The comment, as a colleague wrote it: {quoted(comment.get('body'), 200)}",
         "This cannot be undone.",
     ]
-    return _Draft(lines, {"contact": contact.get("name"), "comment": _excerpt(comment.get("body"))})
+    return _Draft(lines, {"contact": contact.get("name"), "comment": comment.get("body")})
 
 
 async def _delete_voicemail(args: Any, read: Reader, prices: Prices) -> _Draft:
     vm = await _must(read, f"/api/v2/voice_mails/{args.id}", f"Voicemail {args.id}")
-    caller = human_number(vm.get("from_number"))
-    if vm.get("from_contact"):
-        caller += f" ({_name(vm['from_contact'].get('name'))})"
     lines = [
-        f"Delete the voicemail from {caller}, left {vm.get('created_at')} ({vm.get('duration')} s), and its recording?",
-        "This cannot be undone.",
+        f"Delete voicemail {args.id} from {number(vm.get('from_number'))}, left {moment(vm.get('created_at'))} "
+        f"({count(vm.get('duration'))} seconds), and its recording?"
     ]
+    if vm.get("from_contact"):
+        lines.append(f"The caller's name in your address book: {quoted(vm['from_contact'].get('name'))}")
+    lines.append("This cannot be undone.")
     return _Draft(lines, {"from": vm.get("from_number"), "created_at": vm.get("created_at")})
 
 
 async def _delete_employee(args: Any, read: Reader, prices: Prices) -> _Draft:
     employee = (await _must(read, f"/api/v2/employees/{args.id}", f"Employee {args.id}"))["employee"]
     lines = [
-        f"Delete the employee {_name(employee.get('name'))} ({human_number(employee.get('number'))}) from the company?",
+        f"Delete employee {args.id} ({number(employee.get('number'))}) from the company?",
+        f"The employee's name: {quoted(employee.get('name'))}",
         "They lose access and stop receiving calls. This cannot be undone here.",
     ]
-    return _Draft(lines, {"employee": employee.get("name")})
+    return _Draft(lines, {"employee": employee.get("name"), "number": employee.get("number")})
 
 
 async def _leave_group(args: Any, read: Reader, prices: Prices) -> _Draft:
     group = await _must(
         read, f"/api/v2/employee_groups/{args.employee_group_id}", f"Employee group {args.employee_group_id}"
     )
-    lines = [f"Leave the employee group {_name(group.get('name'))}? Its calls stop ringing your phone."]
+    lines = [
+        f"Leave employee group {args.employee_group_id}? Its calls stop ringing your phone.",
+        f"The group's name: {quoted(group.get('name'))}",
+    ]
     return _Draft(lines, {"group": group.get("name")})
 
 

@@ -1,17 +1,25 @@
 """The gate every costly and destructive call passes before a request leaves: it fails closed.
 
-In order: read-only mode, the operator's mode for the kind (deny / allow / confirm / elicit), the
-kill switch, the destination allow-list and premium-rate block, the daily budget, and then a
-human's yes through the best channel the client has:
+In order: read-only mode, the operator's mode for the kind (deny / allow / preview / confirm), the
+kill switch, the destination allow-list and premium-rate block, the daily budget of the person
+behind the token, and then a yes through the best channel the client has:
 
-1. elicitation: 2025-11-25 `elicitation/create` on the back-channel, or a 2026-07-28
-   `InputRequiredResult` whose request state is sealed to this exact call;
-2. a preview token, where the client cannot elicit and the mode is `confirm`: the first call
-   returns the question and a sealed single-use token, the second call carries it;
-3. otherwise a refusal that says how an operator can enable a channel.
+1. a human's answer to a form: 2025-11-25 `elicitation/create` on the back-channel, or a
+   2026-07-28 `InputRequiredResult` whose request state is sealed to this exact call;
+2. a human's answer on an approval page (URL-mode elicitation), where the client can open a URL
+   but not show a form;
+3. only in `preview` mode, the agent's own yes: the first call returns the question and a sealed
+   single-use token, the second call carries it (this stops accidents, not a hijacked agent);
+4. otherwise a refusal that says how an operator can enable a channel.
 
-A decline, a cancel, no answer in time, a broken channel, or a token that is forged, expired,
-replayed, or for another tool, other arguments, another tenant or changed facts: nothing is sent.
+After every yes the facts are resolved again just before sending, and the call goes out only if
+they equal what was confirmed (a group that gained a premium-rate member while the question was
+open sends nothing). Each round resolves the facts once: where the yes arrived before the round
+(a preview token, a 2026-07-28 retry), that resolution is the re-check; where it arrived during
+the round (a 2025-11-25 question, an approval page decided while waiting), they are resolved once
+more. A decline, a cancel, no answer in time, a broken channel, or a token that is forged,
+expired, replayed, or for another tool, other arguments, another account or changed facts:
+nothing is sent.
 """
 
 from __future__ import annotations
@@ -23,15 +31,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
 from .. import phones
+from ..approval import Approvals, Pending
 from ..catalog import Operation
-from ..client import Tenant
 from ..errors import ToolError
 from ..models import Args
 from .facts import Facts, Reader, resolve
@@ -46,6 +54,13 @@ CONFIRM_SCHEMA = {
     "required": [CONFIRM_KEY],
 }
 Elicit = Callable[[str, dict[str, Any]], Awaitable[types.ElicitResult]]
+ElicitUrl = Callable[[str, str, str], Awaitable[types.ElicitResult]]  # message, url, elicitation id
+
+
+class PageHost(Protocol):
+    """Where an approval page can be reached by the human's browser."""
+
+    async def url(self, pending: Pending) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -53,139 +68,231 @@ class Channel:
     """How this tools/call can reach a human."""
 
     modern: bool = False  # 2026-07-28: ask with InputRequiredResult rounds
-    can_elicit: bool = False  # the client declared elicitation and (handshake era) can be sent requests
-    elicit: Elicit | None = None  # handshake era: send elicitation/create and wait
+    form: bool = False  # the client can show a form now (declared, and a back-channel if handshake era)
+    url: bool = False  # the client can open a URL now, and there is somewhere to serve the page
+    elicit: Elicit | None = None  # handshake era: send a form elicitation/create and wait
+    elicit_url: ElicitUrl | None = None  # handshake era: send a URL elicitation/create and wait
+    completed: Callable[[str], Awaitable[None]] | None = None  # notifications/elicitation/complete
+    pages: PageHost | None = None
     input_responses: dict[str, Any] | None = None
     request_state: str | None = None
+
+    @property
+    def human(self) -> bool:
+        return self.form or self.url
 
 
 @dataclass
 class Approval:
-    channel: str  # none | policy_allow | elicitation | preview_token | dry_run
+    channel: str  # none | policy_allow | elicitation | approval_page | preview_token | dry_run
     facts: Facts | None = None
     spent: tuple[str, str, int] | None = None  # (day, budget kind, amount)
 
 
 class Gate:
-    def __init__(self, policy: Policy, store: Store, sealer: Sealer, state_dir: Path) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        store: Store,
+        sealer: Sealer,
+        state_dir: Path,
+        approvals: Approvals | None = None,
+    ) -> None:
         self.policy = policy
         self.store = store
         self.sealer = sealer
+        self.approvals = approvals if approvals is not None else Approvals()
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
     def hides(self, op: Operation) -> bool:
         return self.policy.read_only and op.kind != "read"
 
-    async def authorize(
-        self, op: Operation, args: Args, tenant: Tenant, channel: Channel, token: str | None, read: Reader
-    ) -> Approval | types.InputRequiredResult:
-        if self.hides(op):
-            raise _refused(f"{op.name} changes the account, and this server runs in read-only mode.")
+    def offered(self, op: Operation, *, human: bool) -> bool:
+        """Is the tool worth listing to a client: could a call of it ever be let through?"""
         mode = self.policy.mode(op.kind)
+        if self.hides(op) or mode == "deny":
+            return False
+        return mode != "confirm" or human or self.policy.dry_run
+
+    async def authorize(
+        self, op: Operation, args: Args, account: str, channel: Channel, token: str | None, read: Reader
+    ) -> Approval | types.InputRequiredResult:
+        mode = self._mode(op)
         if mode is None:
             return Approval("none")
-        if mode == "deny":
-            raise _refused(f"the operator does not allow {op.kind} actions ({op.name}) on this server.")
-        if op.kind == "costly" and self.killed():
-            raise _refused(
-                "the kill switch is on: every costly action is stopped.", "An operator turns it off."
-            )
         facts = await resolve(op.operation, args, read, self.policy.prices)
-        self._check_destinations(facts)
-        self._check_budget(tenant, facts)
-        if self.policy.dry_run:
-            return Approval("dry_run", facts)
-        if mode == "allow":
-            return Approval("policy_allow", facts)
-        if token is not None:
-            self._redeem("preview", token, op, args, tenant, facts)
+        if self.policy.dry_run or mode == "allow":
+            self._check(account, facts)
+            return Approval("dry_run" if self.policy.dry_run else "policy_allow", facts)
+        if token is not None:  # only ever given in preview mode (see Pipeline)
+            self._redeem("preview", token, op, args, account, facts)  # a change is reported as such
+            self._check(account, facts)
             return Approval("preview_token", facts)
-        if channel.can_elicit:
-            return await self._elicit(op, args, tenant, channel, facts)
-        if mode == "confirm":
-            raise self._preview(op, args, tenant, facts)
+        if channel.human and channel.modern and (channel.request_state or channel.input_responses):
+            return await self._answered(op, args, account, channel, facts, read)
+        self._check(account, facts)  # refuse what no yes could allow, before asking anyone
+        if channel.human:
+            return await self._ask(op, args, account, channel, facts, read)
+        if mode == "preview":
+            raise self._preview(op, args, account, facts)
         raise _refused(
-            f"{op.name} needs a human's confirmation and this client cannot ask (it does not support elicitation).",
-            "Use a client with elicitation, or an operator can set this kind's policy to 'confirm' "
-            "to allow a preview-and-token confirmation.",
+            f"{op.name} needs a human's yes and this client cannot ask its user (it declares no "
+            "elicitation it can use now).",
+            "Use a client that supports MCP elicitation. An operator can instead let the agent confirm "
+            f"with --{op.kind} preview, which stops accidents but not a hijacked agent.",
         )
 
     # ------------------------------------------------------------------ checks
+
+    def _mode(self, op: Operation) -> str | None:
+        if self.hides(op):
+            raise _refused(f"{op.name} changes the account, and this server runs in read-only mode.")
+        mode = self.policy.mode(op.kind)
+        if mode == "deny":
+            raise _refused(f"the operator does not allow {op.kind} actions ({op.name}) on this server.")
+        if mode is not None and op.kind == "costly" and self.killed():
+            raise _refused(
+                "the kill switch is on: every costly action is stopped.", "An operator turns it off."
+            )
+        return mode
 
     def killed(self) -> bool:
         return (
             os.environ.get("RELATEL_MCP_KILL_SWITCH", "") not in ("", "0") or self.kill_switch_file.exists()
         )
 
+    def _check(self, account: str, facts: Facts) -> None:
+        """What no yes can allow: a destination outside the allow-list, a budget exceeded."""
+        self._check_destinations(facts)
+        self._check_budget(account, facts)
+
+    async def _recheck(self, op: Operation, args: Args, confirmed: Facts, read: Reader) -> Facts:
+        """After a yes that came during this round: the facts again, sent only if unchanged
+        (and then every check on them gives what it gave before the question)."""
+        facts = await resolve(op.operation, args, read, self.policy.prices)
+        if facts.shown != confirmed.shown:
+            raise _changed(facts.changes_since(confirmed.question))
+        return facts
+
     def _check_destinations(self, facts: Facts) -> None:
         for number in facts.destinations:
+            shown = phones.display(number) or "that number"
             if not number.startswith(self.policy.allow_prefixes):
                 raise _refused(
-                    f"+{number} is outside the allowed destinations ({', '.join('+' + p for p in self.policy.allow_prefixes)}).",
+                    f"{shown} is outside the allowed destinations ({', '.join('+' + p for p in self.policy.allow_prefixes)}).",
                     "An operator can widen [destinations] allow.",
                 )
             if self.policy.block_premium_rate and phones.is_premium_rate(number):
-                raise _refused(f"+{number} is a premium-rate number; calls and SMS to it are blocked.")
+                raise _refused(f"{shown} is a premium-rate number; calls and SMS to it are blocked.")
 
-    def _check_budget(self, tenant: Tenant, facts: Facts) -> None:
+    def _check_budget(self, account: str, facts: Facts) -> None:
         if facts.spend is None:
             return
         kind, amount = facts.spend
         limit = getattr(self.policy.budgets, kind)
-        used = self.store.used(tenant.id, _today(), kind)
+        used = self.store.used(account, _today(), kind)
         if used + amount > limit:
             raise _refused(
                 f"today's budget of {limit} {kind.replace('_', ' ')} would be exceeded ({used} used, {amount} more asked).",
                 "The budget resets at midnight UTC; an operator can raise it in [budgets].",
             )
 
-    def spend(self, tenant: Tenant, approval: Approval) -> None:
+    def spend(self, account: str, approval: Approval) -> None:
         """Take the budget for an approved call, atomically, just before it is sent."""
         if approval.facts is None or approval.facts.spend is None:
             return
         kind, amount = approval.facts.spend
         day = _today()
-        if not self.store.spend(tenant.id, day, kind, amount, getattr(self.policy.budgets, kind)):
+        if not self.store.spend(account, day, kind, amount, getattr(self.policy.budgets, kind)):
             raise _refused(f"today's budget of {kind.replace('_', ' ')} is used up.")
         approval.spent = (day, kind, amount)
 
-    def refund(self, tenant: Tenant, approval: Approval) -> None:
+    def refund(self, account: str, approval: Approval) -> None:
         if approval.spent is not None:
-            self.store.refund(tenant.id, *approval.spent)
+            self.store.refund(account, *approval.spent)
             approval.spent = None
 
-    # ------------------------------------------------------------------ elicitation
+    # ------------------------------------------------------------------ asking a human
 
-    async def _elicit(
-        self, op: Operation, args: Args, tenant: Tenant, channel: Channel, facts: Facts
+    async def _ask(
+        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts, read: Reader
     ) -> Approval | types.InputRequiredResult:
         if channel.modern:
-            answer = (channel.input_responses or {}).get(CONFIRM_KEY)
-            if channel.request_state is None and answer is None:
-                state = self._seal("elicit", op, args, tenant, facts)
-                request = types.ElicitRequest(
-                    params=types.ElicitRequestFormParams(
-                        message=facts.question, requested_schema=CONFIRM_SCHEMA
-                    )
-                )
-                return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
-            self._redeem("elicit", channel.request_state or "", op, args, tenant, facts)
+            return await self._question(op, args, account, channel, facts)
+        if channel.form:
+            assert channel.elicit is not None
+            self._accepted(await self._answer(channel.elicit(facts.question, CONFIRM_SCHEMA)), form=True)
+            via = "elicitation"
         else:
-            answer = await self._ask(channel, facts.question)
-        if not isinstance(answer, types.ElicitResult) or answer.action != "accept":
-            action = getattr(answer, "action", "no answer")
-            raise ToolError("declined", f"The user did not confirm ({action}); nothing was sent.")
-        if (answer.content or {}).get(CONFIRM_KEY) is not True:
-            raise ToolError(
-                "declined", "The user answered without ticking the confirmation; nothing was sent."
-            )
-        return Approval("elicitation", facts)
+            await self._approve_on_page(op, channel, facts)
+            via = "approval_page"
+        return Approval(via, await self._recheck(op, args, facts, read))
 
-    async def _ask(self, channel: Channel, question: str) -> types.ElicitResult | None:
-        assert channel.elicit is not None
+    async def _question(
+        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts
+    ) -> types.InputRequiredResult:
+        """2026-07-28: the question goes out in the result; the answer comes with a retry."""
+        if channel.form:
+            params: types.ElicitRequestParams = types.ElicitRequestFormParams(
+                message=facts.question, requested_schema=CONFIRM_SCHEMA
+            )
+            state = self._seal("elicit", op, args, account, facts, question=facts.question)
+        else:
+            pending = self.approvals.open(facts.question, op.name, self.policy.token_ttl_seconds)
+            url = await _page_url(channel, pending)
+            params = types.ElicitRequestURLParams(message=_page_message(op), url=url)
+            state = self._seal("elicit", op, args, account, facts, question=facts.question, page=pending.id)
+        request = types.ElicitRequest(params=params)
+        return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
+
+    async def _answered(
+        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts, read: Reader
+    ) -> Approval:
+        """2026-07-28: the retry that carries the answer; its facts were resolved after it."""
+        payload = self._redeem("elicit", channel.request_state or "", op, args, account, facts)
+        self._check(account, facts)
+        page_id = payload.get("page")
+        answer = (channel.input_responses or {}).get(CONFIRM_KEY)
+        if page_id is None:
+            self._accepted(answer, form=True)
+            return Approval("elicitation", facts)
+        pending = self.approvals.get(str(page_id))
+        if pending is None:
+            raise ToolError("declined", "The approval page expired before it was answered; nothing was sent.")
+        waited = pending.decision is None
+        try:
+            self._accepted(answer, form=False)
+            await self._decision(pending)
+        finally:
+            self.approvals.close(pending)
+        return Approval("approval_page", await self._recheck(op, args, facts, read) if waited else facts)
+
+    async def _approve_on_page(self, op: Operation, channel: Channel, facts: Facts) -> None:
+        """2025-11-25 URL mode: the client opens the page; the human decides there."""
+        assert channel.elicit_url is not None
+        pending = self.approvals.open(facts.question, op.name, self.policy.elicit_timeout_seconds)
+        try:
+            url = await _page_url(channel, pending)
+            self._accepted(
+                await self._answer(channel.elicit_url(_page_message(op), url, pending.id)), form=False
+            )
+            await self._decision(pending)
+        finally:
+            self.approvals.close(pending)
+            if channel.completed is not None:
+                await channel.completed(pending.id)
+
+    async def _decision(self, pending: Pending) -> None:
+        decision = await self.approvals.wait(pending)
+        if decision is None:
+            raise ToolError("declined", "The approval page was not answered in time; nothing was sent.")
+        if decision != "approve":
+            raise ToolError("declined", "The user declined on the approval page; nothing was sent.")
+
+    async def _answer(self, asking: Awaitable[types.ElicitResult]) -> types.ElicitResult:
         try:
             with anyio.fail_after(self.policy.elicit_timeout_seconds):
-                return await channel.elicit(question, CONFIRM_SCHEMA)
+                return await asking
         except TimeoutError:
             raise ToolError(
                 "declined", f"No answer within {self.policy.elicit_timeout_seconds:g} s; nothing was sent."
@@ -195,37 +302,45 @@ class Gate:
                 "declined", f"The client could not ask the user ({exc.error.message}); nothing was sent."
             ) from None
 
+    @staticmethod
+    def _accepted(answer: Any, *, form: bool) -> None:
+        """A form's yes is "accept" with the box ticked; a URL's is "accept" (then the page decides)."""
+        if not isinstance(answer, types.ElicitResult) or answer.action != "accept":
+            action = getattr(answer, "action", "no answer")
+            raise ToolError("declined", f"The user did not confirm ({action}); nothing was sent.")
+        if form and (answer.content or {}).get(CONFIRM_KEY) is not True:
+            raise ToolError(
+                "declined", "The user answered without ticking the confirmation; nothing was sent."
+            )
+
     # ------------------------------------------------------------------ sealed tokens
 
-    def _seal(self, purpose: str, op: Operation, args: Args, tenant: Tenant, facts: Facts) -> str:
+    def _seal(self, purpose: str, op: Operation, args: Args, account: str, facts: Facts, **extra: Any) -> str:
         return self.sealer.seal(
             {
                 "purpose": purpose,
                 "tool": op.name,
-                "tenant": tenant.id,
+                "account": account,
                 "args": digest(args.upstream_fields()),
-                "facts": digest(facts.summary),
+                "facts": facts.shown,
                 "expires": int(time.time()) + self.policy.token_ttl_seconds,
                 "nonce": secrets.token_urlsafe(12),
+                **extra,
             }
         )
 
     def _redeem(
-        self, purpose: str, token: str, op: Operation, args: Args, tenant: Tenant, facts: Facts
-    ) -> None:
+        self, purpose: str, token: str, op: Operation, args: Args, account: str, facts: Facts
+    ) -> dict[str, Any]:
         what = "confirmation token" if purpose == "preview" else "confirmation state"
         payload = self.sealer.open(token)
         if payload is None or payload.get("purpose") != purpose:
             raise _refused(f"the {what} is not valid (forged or damaged).")
         problems = [
             (payload.get("tool") != op.name, f"it was issued for {payload.get('tool')}, not {op.name}"),
-            (payload.get("tenant") != tenant.id, "it was issued for another account"),
+            (payload.get("account") != account, "it was issued for another account"),
             (payload.get("args") != digest(args.upstream_fields()), "it was issued for other arguments"),
             (payload.get("expires", 0) < time.time(), "it has expired"),
-            (
-                payload.get("facts") != digest(facts.summary),
-                "what it confirmed has changed since (e.g. a group's members)",
-            ),
         ]
         for failed, reason in problems:
             if failed:
@@ -237,18 +352,47 @@ class Gate:
                 f"the {what} was already used; each confirms one call.",
                 "Ask again to get a new confirmation.",
             )
+        if payload.get("facts") != facts.shown:
+            # A request state carries the question it asked; a preview token (which the agent must
+            # copy back) only its digest, so the question it would now ask is shown instead.
+            asked = payload.get("question")
+            raise _changed(
+                facts.changes_since(asked)
+                if isinstance(asked, str)
+                else f"it would now ask:\n{facts.question}"
+            )
+        return payload
 
-    def _preview(self, op: Operation, args: Args, tenant: Tenant, facts: Facts) -> ToolError:
-        token = self._seal("preview", op, args, tenant, facts)
+    def _preview(self, op: Operation, args: Args, account: str, facts: Facts) -> ToolError:
+        token = self._seal("preview", op, args, account, facts)
         minutes = self.policy.token_ttl_seconds / 60
         return ToolError(
             "confirmation_required",
-            "Not done yet: a human must confirm this first. Show the user exactly this and ask:\n\n"
+            "Not done yet: the user must confirm this first. Show the user exactly this and ask:\n\n"
             f"{facts.question}\n\nIf they say yes, call {op.name} again with the same arguments and "
             f'confirmation_token="{token}" (valid {minutes:g} minutes, for this one call). Nothing was sent.',
-            hint="Never confirm on the user's behalf: only a human's explicit yes allows the second call.",
+            hint="Never confirm on the user's behalf: only the user's explicit yes allows the second call.",
             extra={"confirmation": {"question": facts.question, "token": token, "summary": facts.summary}},
         )
+
+
+async def _page_url(channel: Channel, pending: Pending) -> str:
+    assert channel.pages is not None
+    return await channel.pages.url(pending)
+
+
+def _page_message(op: Operation) -> str:
+    return (
+        f"relatel-mcp needs your approval to run {op.name}. Open the page to see exactly what it "
+        "would do, and approve or decline it there."
+    )
+
+
+def _changed(how: str) -> ToolError:
+    return _refused(
+        f"what was confirmed has changed since the question was asked ({how}).",
+        "Ask again, so that the user confirms what would be sent now.",
+    )
 
 
 def _refused(message: str, hint: str | None = None) -> ToolError:

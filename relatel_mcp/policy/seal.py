@@ -17,6 +17,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from .store import private_directory
+
 
 class Sealer:
     def __init__(self, key: bytes) -> None:
@@ -47,9 +49,8 @@ def load_secret(state_dir: Path, env_value: str | None) -> bytes:
     """RELATEL_MCP_SECRET (share it between replicas), else a key generated once in the state dir."""
     if env_value:
         return env_value.encode()
-    path = state_dir / "secret.key"
+    path = private_directory(state_dir) / "secret.key"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first

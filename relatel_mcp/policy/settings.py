@@ -4,9 +4,11 @@ Read from a TOML file (`--config`, env RELATEL_MCP_CONFIG) and overridden by fla
 closed: costly and destructive actions need a human's confirmation, Danish numbers only, no
 premium-rate numbers, and small daily budgets.
 
-    [policy]                      # per kind: confirm | elicit | allow | deny
-    costly = "confirm"            # confirm: elicitation, else a preview token, else refuse
-    destructive = "confirm"       # elicit: elicitation only; allow: no question; deny: never
+    [policy]                      # per kind: confirm | preview | allow | deny
+    costly = "confirm"            # confirm: a human answers (form or URL elicitation), else refuse
+    destructive = "confirm"       # preview: as confirm, else the agent confirms with a preview
+                                  # token (stops accidents, not a hijacked agent);
+                                  # allow: no question; deny: never
     [budgets]                     # per tenant per day (UTC); 0 forbids
     calls = 20
     sms_segments = 100
@@ -32,8 +34,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-Mode = Literal["confirm", "elicit", "allow", "deny"]
+Mode = Literal["confirm", "preview", "allow", "deny"]
 MODES: tuple[str, ...] = get_args(Mode)
+ALIASES = {"elicit": "confirm"}  # the name `confirm` had before it came to mean "a human answers"
 
 
 class PolicyError(ValueError):
@@ -72,15 +75,18 @@ class Policy:
         return {"costly": self.costly, "destructive": self.destructive}.get(kind)
 
     def offers_preview(self, kind: str) -> bool:
-        return self.mode(kind) == "confirm" and not self.dry_run
+        """Does a call of this kind take a `confirmation_token` (the agent confirms)?"""
+        return self.mode(kind) == "preview" and not self.dry_run
 
 
 def load_policy(path: Path | None, **overrides: Any) -> Policy:
     policy = _from_file(path) if path is not None else Policy()
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     for kind in ("costly", "destructive"):
-        if getattr(policy, kind) not in MODES:
+        mode = ALIASES.get(getattr(policy, kind), getattr(policy, kind))
+        if mode not in MODES:
             raise PolicyError(f"policy for {kind} must be one of {', '.join(MODES)}")
+        policy = replace(policy, **{kind: mode})
     return policy
 
 

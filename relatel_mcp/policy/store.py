@@ -2,12 +2,17 @@
 
 One SQLite file under the state directory. Budget spending and token use are single atomic
 statements, so two concurrent calls (or two replicas sharing the directory) can neither overspend
-a budget nor use one token twice. The audit table refuses UPDATE and DELETE.
+a budget nor use one token twice. The audit table refuses UPDATE and DELETE. Budgets and the audit
+are kept per account (the `tenant` column holds the account pseudonym, see accounts.py).
+
+The directory is made 0700 and every file in it 0600 (SQLite gives its -wal and -shm files the
+database file's mode), even where the directory already existed with looser permissions.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -43,10 +48,23 @@ AUDIT_FIELDS = (
 )
 
 
+def private_directory(directory: Path) -> Path:
+    """`directory`, created if need be, readable by this user only."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    return directory
+
+
+def private_file(path: Path) -> Path:
+    """`path`, created empty if need be, readable by this user only."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 class Store:
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = directory / "state.db"
+        self.path = private_file(private_directory(directory) / "state.db")
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self._lock = threading.Lock()
         with self._lock:
@@ -103,8 +121,10 @@ class Store:
                 tuple(values.get(name) for name in AUDIT_FIELDS[1:]),
             )
 
-    def recent(self, limit: int = 50, tenant: str | None = None) -> list[dict[str, Any]]:
-        where, params = ("WHERE tenant=?", (tenant,)) if tenant else ("", ())
+    def recent(self, limit: int = 50, tenants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The latest records, newest first: of these accounts (or token pseudonyms), or of all."""
+        where = f"WHERE tenant IN ({', '.join('?' * len(tenants))})" if tenants else ""
+        params = tenants
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(AUDIT_FIELDS)} FROM audit {where} ORDER BY id DESC LIMIT ?",

@@ -112,7 +112,7 @@ def error_body(status: int, message: str, errors: dict[str, list[str]] | None = 
 
 def format_number(number: str | None) -> str | None:
     """National format as Relatel shows it ("20 11 22 33"); the raw digits when unparseable."""
-    return display(number, national=True)
+    return display(number, national=True) or number
 
 
 def fixed_uuid(label: str) -> str:
