@@ -2,18 +2,22 @@
 
 Budgets, confirmations and the audit follow the person, not the token: a second token of the same
 employee shares their budget and their audit. The account is asked of Relatel once per token
-(`GET /api/v2/employee`) and cached; the same answer tells whether a remote client's token is
-valid at all, so checking a credential and finding its account cost one request together.
+(`GET /api/v2/employee`) and cached, in memory and in the store (so that replicas share it); the
+same answer tells whether a remote client's token is valid at all, so checking a credential and
+finding its account cost one request together. The store is a cache here: when it cannot be
+reached, tokens are checked with Relatel as if it were empty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict
 
 from .client import RelatelClient, Tenant, UpstreamRequest
 from .errors import ToolError
+from .store import Store, StoreUnavailable
 
 
 class Unavailable(Exception):
@@ -35,27 +39,47 @@ class Accounts:
     """token pseudonym -> account pseudonym, or None where Relatel refuses the token."""
 
     def __init__(
-        self, client: RelatelClient, *, ttl: float = 300.0, refused_ttl: float = 30.0, size: int = 10_000
+        self,
+        client: RelatelClient,
+        store: Store,
+        *,
+        ttl: float = 300.0,
+        refused_ttl: float = 30.0,
+        size: int = 10_000,
     ) -> None:
-        self.client = client
+        self.client, self.store = client, store
         self.ttl, self.refused_ttl, self.size = ttl, refused_ttl, size
-        self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
-
-    def known(self, tenant: Tenant) -> bool:
-        """Is a fresh answer for this token at hand (so asking costs no request)?"""
-        cached = self._cache.get(tenant.id)
-        return cached is not None and cached[1] >= time.monotonic()
+        self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()  # -> (account, expiry)
 
     def last_known(self, tenant: Tenant) -> str | None:
-        """The account last seen for this token, however long ago (a token's account never changes)."""
+        """The account last seen here for this token, however long ago (it never changes)."""
         cached = self._cache.get(tenant.id)
         return cached[0] if cached else None
 
+    async def cached(self, tenant: Tenant) -> tuple[str | None, float] | None:
+        """The last answer for this token, from memory or the store: (account or None, expiry)."""
+        cached = self._cache.get(tenant.id)
+        if cached is None or cached[1] < time.time():
+            with contextlib.suppress(StoreUnavailable):
+                cached = await self.store.account_of(tenant.id) or cached
+            if cached is not None:
+                self._memo(tenant, cached)
+        return cached
+
+    async def unknown(self, tenant: Tenant) -> bool:
+        """Would finding this token's account ask Relatel about a token never seen valid?"""
+        cached = await self.cached(tenant)
+        return cached is None or (cached[0] is None and cached[1] < time.time())
+
     async def of(self, tenant: Tenant) -> str | None:
-        if not self.known(tenant):
-            self._remember(tenant, await self._ask(tenant))
-        self._cache.move_to_end(tenant.id)
-        return self._cache[tenant.id][0]
+        cached = await self.cached(tenant)
+        if cached is None or cached[1] < time.time():
+            account = await self._ask(tenant)
+            cached = (account, time.time() + (self.ttl if account is not None else self.refused_ttl))
+            self._memo(tenant, cached)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.remember_account(tenant.id, *cached)
+        return cached[0]
 
     async def require(self, tenant: Tenant) -> str:
         """The account, for a call that must be kept per person (gated calls, the audit)."""
@@ -89,8 +113,8 @@ class Accounts:
         except (ValueError, KeyError, TypeError):
             raise Unavailable("Relatel's answer did not say who the token belongs to") from None
 
-    def _remember(self, tenant: Tenant, account: str | None) -> None:
-        expires = time.monotonic() + (self.ttl if account is not None else self.refused_ttl)
-        self._cache[tenant.id] = (account, expires)
+    def _memo(self, tenant: Tenant, entry: tuple[str | None, float]) -> None:
+        self._cache[tenant.id] = entry
+        self._cache.move_to_end(tenant.id)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)

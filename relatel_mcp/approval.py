@@ -3,7 +3,8 @@
 A question becomes a single-use page at an unguessable URL (`/approve/<256 random bits>`): the
 facts the server resolved, and Approve / Decline, as a plain HTML form. The URL travels only in
 the elicitation request to the client's UI, never in a tool result, so the agent cannot open it.
-The page answers once; expired, decided and unknown pages look the same (404).
+The page answers once; expired, decided and unknown pages look the same (404). Pages live in the
+store, so behind a load balancer any replica serves them.
 
 Over HTTP the page is a route of the server itself (its `--public-url`, or the address the
 client used). Over stdio, `LoopbackPages` serves it on a free loopback port for as long as a
@@ -17,7 +18,6 @@ import html
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .serving import UvicornServer
+from .store import Page, Store, StoreUnavailable
 
 PAGE_PATH = "/approve/"
 _HEADERS = {
@@ -38,69 +39,63 @@ _HEADERS = {
 }
 
 
-@dataclass
-class Pending:
-    id: str
-    question: str
-    tool: str
-    expires: float
-    decision: str | None = None  # "approve" | "decline"
-    decided: anyio.Event = field(default_factory=anyio.Event)
-
-
 class Approvals:
-    """The open questions of this process, by page id."""
+    """Approval pages, kept in the store: any replica can show a page and take its answer, and
+    the one that asked sees it (it polls the store; an answer given to itself wakes it at once)."""
 
-    def __init__(self) -> None:
-        self._open: dict[str, Pending] = {}
+    POLL = 0.2  # seconds between looks at the store while waiting for an answer
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._mine: dict[str, float] = {}  # pages this process opened: id -> expiry
+        self._answered: dict[str, anyio.Event] = {}
         self._changed: anyio.Event | None = None
 
-    def open(self, question: str, tool: str, ttl: float) -> Pending:
-        self._purge()
-        pending = Pending(secrets.token_urlsafe(32), question, tool, time.monotonic() + ttl)
-        self._open[pending.id] = pending
-        return pending
+    async def open(self, question: str, tool: str, ttl: float) -> Page:
+        page = Page(secrets.token_urlsafe(32), question, tool, time.time() + ttl)
+        await self.store.open_page(page)
+        self._mine[page.id] = page.expires
+        self._answered[page.id] = anyio.Event()
+        return page
 
-    def get(self, page_id: str) -> Pending | None:
-        self._purge()
-        return self._open.get(page_id)
+    async def get(self, page_id: str) -> Page | None:
+        """The page while it lives (decided or not); None once expired, closed or never opened."""
+        return await self.store.page(page_id)
 
-    def decide(self, page_id: str, decision: str) -> Pending | None:
-        """Record the human's answer, once; None when there is nothing (left) to answer."""
-        pending = self.get(page_id)
-        if pending is None or pending.decision is not None or decision not in ("approve", "decline"):
-            return None
-        pending.decision = decision
-        pending.decided.set()
-        return pending
+    async def wait(self, page: Page) -> str | None:
+        """The decision, or None if the page expires (or is closed) first."""
+        while (left := page.expires - time.time()) > 0:
+            current = await self.store.page(page.id)
+            if current is None:
+                return None
+            if current.decision is not None:
+                return current.decision
+            answered = self._answered.get(page.id) or anyio.Event()
+            with anyio.move_on_after(min(self.POLL, left)):
+                await answered.wait()
+        return None
 
-    async def wait(self, pending: Pending) -> str | None:
-        """The decision, or None if the page expires first."""
-        with anyio.move_on_after(max(0.0, pending.expires - time.monotonic())):
-            await pending.decided.wait()
-        return pending.decision
-
-    def close(self, pending: Pending) -> None:
-        self._open.pop(pending.id, None)
+    async def close(self, page: Page) -> None:
+        self._mine.pop(page.id, None)
+        self._answered.pop(page.id, None)
         self._notify()
+        with contextlib.suppress(StoreUnavailable):  # it expires by itself
+            await self.store.close_page(page.id)
 
     def __len__(self) -> int:
-        self._purge()
-        return len(self._open)
+        """How many of this process's questions are open."""
+        now = time.time()
+        for page_id in [key for key, expires in self._mine.items() if expires < now]:
+            self._mine.pop(page_id)
+            self._answered.pop(page_id, None)
+        return len(self._mine)
 
     def next_expiry(self) -> float | None:
-        return min((p.expires for p in self._open.values()), default=None)
-
-    def _purge(self) -> None:
-        now = time.monotonic()
-        expired = [key for key, pending in self._open.items() if pending.expires < now]
-        for key in expired:
-            del self._open[key]
-        if expired:
-            self._notify()
+        """Seconds until the first of this process's questions expires."""
+        return min(self._mine.values(), default=time.time()) - time.time() if self._mine else None
 
     def changed(self) -> anyio.Event:
-        """An event set the next time a question is closed or expires."""
+        """An event set the next time a question of this process is closed."""
         if self._changed is None:
             self._changed = anyio.Event()
         return self._changed
@@ -115,25 +110,34 @@ class Approvals:
 
     async def _page(self, request: Request) -> Response:
         page_id = request.path_params["page_id"]
-        pending = self.get(page_id)
-        if pending is None or (request.method == "GET" and pending.decision is not None):
+        try:
+            page = await self.store.page(page_id)
+            if page is None or (request.method == "GET" and page.decision is not None):
+                return _html(
+                    404,
+                    "Nothing to approve",
+                    "<p>This approval page has expired or was already answered.</p>",
+                )
+            if request.method == "GET":
+                return _html(200, "Approve this action?", _form(page))
+            decision = str((await request.form()).get("decision"))
+            if decision not in ("approve", "decline") or not await self.store.decide(page_id, decision):
+                return _html(409, "Already answered", "<p>This question was already answered.</p>")
+        except StoreUnavailable:
             return _html(
-                404, "Nothing to approve", "<p>This approval page has expired or was already answered.</p>"
+                503, "Try again", "<p>Your answer cannot be recorded right now; try again shortly.</p>"
             )
-        if request.method == "GET":
-            return _html(200, "Approve this action?", _form(pending))
-        decision = (await request.form()).get("decision")
-        if self.decide(page_id, str(decision)) is None:
-            return _html(409, "Already answered", "<p>This question was already answered.</p>")
+        if page_id in self._answered:
+            self._answered[page_id].set()
         done = "Approved" if decision == "approve" else "Declined"
         return _html(200, done, f"<p>{done}. You can close this page and return to your assistant.</p>")
 
 
-def _form(pending: Pending) -> str:
-    lines = "".join(f"<p>{html.escape(line)}</p>" for line in pending.question.splitlines())
-    minutes = max(1, round((pending.expires - time.monotonic()) / 60))
+def _form(page: Page) -> str:
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in page.question.splitlines())
+    minutes = max(1, round((page.expires - time.time()) / 60))
     return (
-        f"<p class=tool>relatel-mcp asks you to approve <code>{html.escape(pending.tool)}</code>:</p>"
+        f"<p class=tool>relatel-mcp asks you to approve <code>{html.escape(page.tool)}</code>:</p>"
         f"<div class=facts>{lines}</div>"
         "<form method=post>"
         "<button name=decision value=approve>Approve</button> "
@@ -163,8 +167,8 @@ class PagesAt:
     def __init__(self, approvals: Approvals, base: str) -> None:
         self.approvals, self.base = approvals, base.rstrip("/")
 
-    async def url(self, pending: Pending) -> str:
-        return f"{self.base}{PAGE_PATH}{pending.id}"
+    async def url(self, page: Page) -> str:
+        return f"{self.base}{PAGE_PATH}{page.id}"
 
 
 class LoopbackPages:
@@ -175,13 +179,13 @@ class LoopbackPages:
         self._server: UvicornServer | None = None
         self._lock = anyio.Lock()
 
-    async def url(self, pending: Pending) -> str:
+    async def url(self, page: Page) -> str:
         async with self._lock:
             if self._server is None:
                 self._server = UvicornServer(Starlette(routes=self.approvals.routes()), "127.0.0.1", 0)
                 self.tasks.start_soon(self._serve_while_needed, self._server)
                 await self._server.wait_started()
-            return f"{self._server.url}{PAGE_PATH}{pending.id}"
+            return f"{self._server.url}{PAGE_PATH}{page.id}"
 
     async def _serve_while_needed(self, server: UvicornServer) -> None:
         async with anyio.create_task_group() as serving:
@@ -193,8 +197,7 @@ class LoopbackPages:
                         self._server = None
                         break
                 changed = self.approvals.changed()
-                expiry = self.approvals.next_expiry() or time.monotonic()
-                with anyio.move_on_after(max(0.05, expiry - time.monotonic())):
+                with anyio.move_on_after(max(0.05, self.approvals.next_expiry() or 0)):
                     await changed.wait()
             server.stop()
 

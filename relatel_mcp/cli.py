@@ -26,10 +26,10 @@ from .catalog import CatalogError
 from .config import ConfigError, Settings
 from .policy import PolicyError, load_policy
 from .policy.settings import ALIASES, MODES, default_state_dir
-from .policy.store import Store
 from .sanitize import clean_data
 from .server import services
 from .serving import ConnectionLimits, UvicornServer, raise_file_limit
+from .store import open_store
 from .transports import HttpOptions, describe, http_app
 
 SANDBOX_TOKEN = "sandbox-admin"
@@ -153,6 +153,11 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir", type=Path, help="budgets, tokens and audit (env RELATEL_MCP_STATE_DIR)"
     )
+    parser.add_argument(
+        "--store",
+        help="a postgresql:// URL: keep budgets, confirmations and the audit there, shared by "
+        "replicas (env RELATEL_MCP_STORE; default: SQLite in the state directory)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -168,7 +173,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         dry_run=args.dry_run,
     )
     return Settings.from_env(
-        base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=args.state_dir
+        base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=args.state_dir, store=args.store
     )
 
 
@@ -267,14 +272,16 @@ def tools_markdown() -> list[str]:
 
 def _audit(args: argparse.Namespace) -> None:
     state_dir = args.state_dir or default_state_dir()
-    if not (state_dir / "state.db").exists():
+    url = args.store or os.environ.get("RELATEL_MCP_STORE") or None
+    if url is None and not (state_dir / "state.db").exists():
         print(f"No audit records yet (state directory {state_dir}).")
         return
-    store = Store(state_dir)
-    try:
-        records = list(reversed(store.recent(args.limit)))
-    finally:
-        store.close()
+
+    async def read() -> list[dict]:
+        async with open_store(url, state_dir) as store:
+            return await store.recent(args.limit)
+
+    records = list(reversed(anyio.run(read)))
     for record in clean_data(records):  # what agents wrote, shown on a terminal
         if args.json:
             print(json.dumps(record, ensure_ascii=False))

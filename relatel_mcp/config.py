@@ -31,6 +31,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     state_dir: Path = field(default_factory=default_state_dir)
     secret: str | None = field(default=None, repr=False)  # seals confirmation tokens; shared by replicas
+    store: str | None = field(default=None, repr=False)  # postgresql:// URL; None: SQLite in state_dir
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -48,8 +49,22 @@ class Settings:
             toolsets=_set(env.get("RELATEL_MCP_TOOLSETS")),
             state_dir=default_state_dir(env),
             secret=env.get("RELATEL_MCP_SECRET") or None,
+            store=env.get("RELATEL_MCP_STORE") or None,
         )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.store is None:
+            return
+        if not self.store.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("RELATEL_MCP_STORE (--store) must be a postgresql:// URL, or unset for SQLite")
+        if not self.secret:
+            raise ConfigError(
+                "a shared store needs a shared RELATEL_MCP_SECRET (32+ characters, the same on every "
+                "replica), so that a confirmation sealed by one replica opens on another"
+            )
 
     def require_token(self) -> str:
         if not self.token:

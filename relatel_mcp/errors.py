@@ -20,6 +20,8 @@ becomes an `isError` tool result with structured content
     timeout             -       no answer in time (the request may have arrived)
     connection_lost     -       the connection broke mid-request (the request may have arrived)
     unreachable         -       no connection to Relatel (nothing arrived)
+    unavailable         -       the server's state store (or whose account a token is) cannot be
+                                reached now; a gated call fails closed, nothing was sent
     bad_response        -       the answer could not be read
     outcome_unknown     -       a call that is not safe to repeat (a phone call, an SMS, an order,
                                 a create) met timeout / connection_lost / 5xx / bad_response:
@@ -162,6 +164,16 @@ def outcome_unknown(op: Operation, cause: ToolError) -> ToolError:
         "happened. It was not retried, so that it cannot happen twice.",
         cause.status,
         hint=f"{check} before trying again.",
+    )
+
+
+def store_unavailable(detail: str) -> ToolError:
+    return ToolError(
+        "unavailable",
+        f"This server cannot reach its state store (budgets, confirmations, the audit): {detail}. "
+        "Nothing was sent.",
+        retryable=True,
+        hint="Try again shortly; reads that change nothing still work.",
     )
 
 

@@ -7,6 +7,7 @@ entry, and nothing knows whether the upstream is Relatel or the sandbox.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,9 @@ from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
 from .results import compact_json, json_body, shape
+from .store import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -52,6 +56,21 @@ class Pipeline:
             self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
         )
         try:
+            return await self._call(op, arguments, token, tenant, channel, audit, secrets)
+        except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
+            return error_result(errors.store_unavailable(str(exc)), secrets=secrets)
+
+    async def _call(
+        self,
+        op: Operation,
+        arguments: dict[str, Any],
+        token: Any,
+        tenant: Tenant,
+        channel: Channel,
+        audit: Audit,
+        secrets: tuple[object, ...],
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        try:
             args = validate(op, arguments, token)
             audit.arguments = args.upstream_fields()
             request = build_request(op, args)
@@ -59,22 +78,22 @@ class Pipeline:
             audit.account = account or audit.account
             approval = await self.gate.authorize(op, args, account, channel, token, self._reader(op, tenant))
             if isinstance(approval, types.InputRequiredResult):
-                audit.record("asked", "elicitation")
+                await audit.record("asked", "elicitation")
                 return approval
             audit.channel = approval.channel
             if approval.channel == "dry_run":
-                audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
+                await audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
                 return dry_run_result(request, approval)
-            self.gate.spend(account, approval)
-            audit.sent = True
+            await self.gate.spend(account, approval)
+            await audit.intend()
             response = await self._send(op, request, tenant, account, approval)
             result = shape(op, response, max_bytes=self.max_result_bytes)
-            audit.record("sent", status=response.status_code, detail=upstream_id(result))
+            await audit.record("sent", status=response.status_code, detail=upstream_id(result))
             return redacted(result, secrets)
         except ToolError as error:
             if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
                 error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
-            audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
+            await audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
             return error_result(error, secrets=secrets)
 
     async def _send(
@@ -86,11 +105,17 @@ class Pipeline:
             )
         except ToolError as error:
             if error.code == "unreachable":  # never arrived: nothing happened, nothing spent
-                self.gate.refund(account, approval)
+                await self._refund(account, approval)
             raise
         if 400 <= response.status_code < 500:
-            self.gate.refund(account, approval)  # refused upstream: nothing happened, nothing spent
+            await self._refund(account, approval)  # refused upstream: nothing happened, nothing spent
         return response
+
+    async def _refund(self, account: str, approval: Approval) -> None:
+        try:
+            await self.gate.refund(account, approval)
+        except StoreUnavailable:  # the budget stays spent: the safe side
+            log.warning("could not give back a budget: the store is unavailable")
 
     def _reader(self, op: Operation, tenant: Tenant) -> Reader:
         """GETs for resolving a gated call's facts, as the same tenant: JSON, or None on 404."""

@@ -19,7 +19,7 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
 from .accounts import Accounts, token_key
-from .approval import Approvals, LoopbackPages, loopback_pages
+from .approval import LoopbackPages, loopback_pages
 from .catalog import Operation
 from .client import RelatelClient, RetryPolicy, Tenant
 from .config import Settings
@@ -29,6 +29,7 @@ from .policy import Channel, Gate, open_gate
 from .policy.gate import PageHost
 from .ratelimit import RateLimiter
 from .sanitize import clean_data
+from .store import StoreUnavailable, open_store
 
 INSTRUCTIONS = (
     "Tools for one company's Relatel phone system: contacts, employees and groups, receptions and "
@@ -65,15 +66,14 @@ async def services(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> Asy
         retry=RetryPolicy(attempts=settings.retries + 1),
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
     )
-    approvals = Approvals()
-    gate = open_gate(settings.policy, settings.state_dir, settings.secret, approvals)
     secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
     try:
-        async with loopback_pages(approvals) as loopback:
-            yield Services(client, gate, Accounts(client), loopback, secrets)
+        async with open_store(settings.store, settings.state_dir) as store:
+            gate = open_gate(settings.policy, settings.state_dir, store, settings.secret)
+            async with loopback_pages(gate.approvals) as loopback:
+                yield Services(client, gate, Accounts(client, store), loopback, secrets)
     finally:
         await client.aclose()
-        gate.store.close()
 
 
 def visible_operations(settings: Settings) -> tuple[Operation, ...]:
@@ -146,10 +146,15 @@ def build_server(
         tenant = tenant_of(ctx)
         try:
             account = await accounts.require(tenant)
+            records = await gate.store.recent(50, tenants=(account, token_key(tenant)))
         except ToolError as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=exc.message) from None
+        except StoreUnavailable as exc:
+            raise MCPError(
+                code=types.INTERNAL_ERROR, message=f"The audit cannot be read now: {exc}"
+            ) from None
         # Stored arguments are what agents wrote: cleaned like any other text a model reads.
-        records = clean_data(gate.store.recent(50, tenants=(account, token_key(tenant))))
+        records = clean_data(records)
         text = json.dumps({"audit": records}, ensure_ascii=False)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]

@@ -225,7 +225,7 @@ class PassthroughVerifier:
 
     async def __call__(self, credential: str, client: str) -> str | None:
         tenant = Tenant(credential)
-        if not self.accounts.known(tenant) and self.accounts.last_known(tenant) is None:
+        if await self.accounts.unknown(tenant):
             wait = self.per_client.take_now(client) or self.total.take_now("all")
             if wait:
                 raise TooManyChecks(wait)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -59,7 +60,7 @@ def main() -> int:
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         }
         install = next(run for run in docker["RUN"] if run.startswith("pip install"))
-        pip_step = install.split("&&")[0].split()
+        pip_step = shlex.split(install.split("&&")[0])
         subprocess.run([str(bin_dir / "pip"), *pip_step[1:], "--quiet"], cwd=app, env=env, check=True)
         print(f"install step ok: {' '.join(pip_step)}")
 

@@ -14,11 +14,24 @@ from mcp import Client
 from relatel_mcp.sandbox import SandboxServer, SandboxState
 
 from .hygiene import Hygiene, ScanningHandler, scan_result
+from .stores import BACKEND, STORES
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_store() -> Iterator[str]:
+    """With RELATEL_MCP_TEST_STORE=postgres, every test server keeps its state in PostgreSQL."""
+    if BACKEND == "postgres":
+        STORES.start_postgres()
+    try:
+        yield BACKEND
+    finally:
+        if STORES.postgres is not None:
+            STORES.postgres.remove()
 
 
 @pytest.fixture(scope="session", autouse=True)

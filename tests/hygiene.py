@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,14 +45,12 @@ class Hygiene:
             self.hits.append(f"{where}: ...{text[max(0, found.start() - 60) : found.end() + 20]}...")
 
     def scan_audit(self) -> None:
+        from .stores import STORES
+
         for directory in STATE_DIRS:
-            database = directory / "state.db"
-            if not database.exists():
-                continue
-            with sqlite3.connect(database) as db:
-                for row in db.execute("SELECT * FROM audit"):
-                    self.audit_records += 1
-                    self.scan(f"audit record in {database}", repr(row))
+            for row in STORES.audit_rows(directory):
+                self.audit_records += 1
+                self.scan(f"audit record of {directory}", repr(row))
 
 
 class ScanningHandler(logging.Handler):

@@ -26,6 +26,7 @@ from relatel_mcp.serving import UvicornServer
 from relatel_mcp.transports import HttpOptions, http_app
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
+from .stores import STORES
 
 MODES = ["legacy", "auto"]
 ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
@@ -36,6 +37,7 @@ def settings_for(base_url: str, *, token: str | None = HYGIENE_TOKEN, policy: Po
     """The server's settings; its token is recognisable, so that tests/hygiene.py can find leaks."""
     state_dir = state_dir or Path(tempfile.mkdtemp(prefix="relatel-mcp-test-"))
     STATE_DIRS.append(state_dir)
+    options.setdefault("store", STORES.url_for(state_dir))
     return Settings(token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **options)
 
 

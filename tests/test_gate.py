@@ -9,7 +9,6 @@ audit follow the person; arguments that should not pass do not.
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
@@ -24,6 +23,7 @@ from relatel_mcp import catalog
 from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 
+from .stores import STORES
 from .support import (
     ALLOW,
     MODES,
@@ -346,7 +346,7 @@ async def test_a_second_token_of_the_same_employee_shares_the_budget_and_the_aud
 
 async def test_state_files_are_private_even_in_a_directory_that_was_not(sandbox, tmp_path):
     tmp_path.chmod(0o755)
-    async with connect(sandbox.url, policy=ALLOW, state_dir=tmp_path) as session:
+    async with connect(sandbox.url, policy=ALLOW, state_dir=tmp_path, store=None) as session:  # SQLite
         await session.call_tool(*CALL)
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
@@ -370,8 +370,7 @@ async def test_a_credential_pasted_into_an_argument_is_redacted_from_the_audit_a
                 "create_contact", {"name": f"x {HYGIENE_TOKEN}", "number": "+45 71 99 99 98"}
             )
             audit = await audit_log(session)
-    with sqlite3.connect(tmp_path / "state.db") as db:
-        stored = json.dumps(audit) + "\n".join(db.iterdump())
+    stored = json.dumps(audit) + repr(STORES.audit_rows(tmp_path))
     assert not result.is_error and HYGIENE_TOKEN not in stored and secret not in stored
     assert "my token is [redacted] and the secret [redacted]" in json.dumps(audit)
     assert HYGIENE_TOKEN not in json.dumps(created.model_dump(mode="json"))

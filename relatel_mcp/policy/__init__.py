@@ -5,24 +5,20 @@ facts     what a costly or destructive call would really do, resolved before ask
 gate      the checks and the confirmation ladder, failing closed
 seal      HMAC-sealed single-use tokens (preview tokens, elicitation request state)
 audit     one append-only record per gated attempt
-store     SQLite under the state dir: budgets, used tokens, the append-only audit log
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..approval import Approvals
+from ..store import Store
 from .gate import Approval, Channel, Gate
 from .seal import Sealer, load_secret
 from .settings import Policy, PolicyError, default_state_dir, load_policy
-from .store import Store
 
 
-def open_gate(
-    policy: Policy, state_dir: Path, secret: str | None = None, approvals: Approvals | None = None
-) -> Gate:
-    return Gate(policy, Store(state_dir), Sealer(load_secret(state_dir, secret)), state_dir, approvals)
+def open_gate(policy: Policy, state_dir: Path, store: Store, secret: str | None = None) -> Gate:
+    return Gate(policy, store, Sealer(load_secret(state_dir, secret)), state_dir)
 
 
 __all__ = [

@@ -1,6 +1,13 @@
 """One append-only audit record per costly or destructive attempt, whatever became of it.
 
-Decisions: sent (and its upstream status and id), failed (sent, but the call failed), declined (a
+A send is written twice: its intent (`sending`) just before the request leaves, and its outcome
+after, naming the intent. A process killed in between leaves the intent, which reads as
+`outcome_unknown` ("sent; the server stopped before it learned the outcome"), never nothing. If
+the intent cannot be written, nothing is sent; if the outcome cannot, the call's result stands
+(it happened) and the intent says so.
+
+Decisions: sent (and its upstream status and id), failed (sent, but the call failed),
+outcome_unknown (sent, and the answer was lost), declined (a
 human said no, cancelled or did not answer), refused (policy, budget, destination, kill switch,
 read-only or a bad token), preview (a preview token was issued), asked (a 2026-07-28 question went
 out), dry_run, invalid (the arguments were wrong). Records are kept per account (a pseudonym of
@@ -12,6 +19,7 @@ credential the server knows is redacted from them, wherever an agent pasted it.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +27,16 @@ import mcp.types as types
 
 from ..catalog import Operation
 from ..errors import ToolError, redact
-from .store import Store
+from ..store import Store, StoreUnavailable
 
+log = logging.getLogger(__name__)
 MAX_ARGUMENTS = 4000  # characters of JSON; invalid calls can carry anything
 _DECISIONS = {
     "invalid_argument": "invalid",
     "refused": "refused",
     "declined": "declined",
     "confirmation_required": "preview",
+    "outcome_unknown": "outcome_unknown",
 }
 
 
@@ -43,29 +53,44 @@ class Audit:
         self.arguments: dict[str, Any] = arguments  # raw until validated, then as sent
         self.channel: str | None = None
         self.sent = False
+        self.intent: int | None = None  # the id of the record written just before sending
 
-    def record(
+    async def intend(self) -> None:
+        """Just before the request leaves: its record (StoreUnavailable means it must not leave)."""
+        if self.op.gated:
+            self.intent = await self.store.audit(self._record("sending", None, None, None))
+        self.sent = True
+
+    async def record(
         self, decision: str, channel: str | None = None, status: int | None = None, detail: Any = None
     ) -> None:
+        """A whole attempt that sent nothing, or the outcome of a send."""
         if not self.op.gated:
             return
+        record = self._record(decision, channel, status, detail)
+        if self.intent is None:
+            await self.store.audit(record)
+            return
+        try:
+            await self.store.audit(record, intent_id=self.intent)
+        except StoreUnavailable as exc:  # the intent stands: "sent, outcome unknown"
+            log.warning("the audit could not record the outcome of record %s: %s", self.intent, exc)
+
+    def _record(self, decision: str, channel: str | None, status: int | None, detail: Any) -> dict[str, Any]:
         outcome = None if detail is None else str(detail)
-        self.store.audit(
-            {
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "tenant": self.account,
-                "tool": self.op.name,
-                "kind": self.op.kind,
-                "arguments": _bounded(
-                    json.loads(redact(json.dumps(self.arguments, default=str), self.secrets))
-                ),
-                "channel": channel or self.channel,
-                "decision": decision,
-                "status": status,
-                "upstream_id": outcome if decision == "sent" else None,
-                "detail": outcome[:500] if outcome is not None and decision != "sent" else None,
-            }
-        )
+        arguments = json.loads(redact(json.dumps(self.arguments, default=str), self.secrets))
+        return {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tenant": self.account,
+            "tool": self.op.name,
+            "kind": self.op.kind,
+            "arguments": _bounded(arguments),
+            "channel": channel or self.channel,
+            "decision": decision,
+            "status": status,
+            "upstream_id": outcome if decision == "sent" else None,
+            "detail": outcome[:500] if outcome is not None and decision != "sent" else None,
+        }
 
 
 def decision_for(error: ToolError, sent: bool) -> str:

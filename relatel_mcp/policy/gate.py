@@ -38,14 +38,14 @@ import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
 from .. import phones
-from ..approval import Approvals, Pending
+from ..approval import Approvals
 from ..catalog import Operation
 from ..errors import ToolError
 from ..models import Args
+from ..store import Page, Store
 from .facts import Facts, Reader, resolve
 from .seal import Sealer, digest
 from .settings import Policy
-from .store import Store
 
 CONFIRM_KEY = "confirm"
 CONFIRM_SCHEMA = {
@@ -60,7 +60,7 @@ ElicitUrl = Callable[[str, str, str], Awaitable[types.ElicitResult]]  # message,
 class PageHost(Protocol):
     """Where an approval page can be reached by the human's browser."""
 
-    async def url(self, pending: Pending) -> str: ...
+    async def url(self, page: Page) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -90,18 +90,11 @@ class Approval:
 
 
 class Gate:
-    def __init__(
-        self,
-        policy: Policy,
-        store: Store,
-        sealer: Sealer,
-        state_dir: Path,
-        approvals: Approvals | None = None,
-    ) -> None:
+    def __init__(self, policy: Policy, store: Store, sealer: Sealer, state_dir: Path) -> None:
         self.policy = policy
         self.store = store
         self.sealer = sealer
-        self.approvals = approvals if approvals is not None else Approvals()
+        self.approvals = Approvals(store)
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
     def hides(self, op: Operation) -> bool:
@@ -122,15 +115,15 @@ class Gate:
             return Approval("none")
         facts = await resolve(op.operation, args, read, self.policy.prices)
         if self.policy.dry_run or mode == "allow":
-            self._check(account, facts)
+            await self._check(account, facts)
             return Approval("dry_run" if self.policy.dry_run else "policy_allow", facts)
         if token is not None:  # only ever given in preview mode (see Pipeline)
-            self._redeem("preview", token, op, args, account, facts)  # a change is reported as such
-            self._check(account, facts)
+            await self._redeem("preview", token, op, args, account, facts)  # a change is reported as such
+            await self._check(account, facts)
             return Approval("preview_token", facts)
         if channel.human and channel.modern and (channel.request_state or channel.input_responses):
             return await self._answered(op, args, account, channel, facts, read)
-        self._check(account, facts)  # refuse what no yes could allow, before asking anyone
+        await self._check(account, facts)  # refuse what no yes could allow, before asking anyone
         if channel.human:
             return await self._ask(op, args, account, channel, facts, read)
         if mode == "preview":
@@ -161,10 +154,10 @@ class Gate:
             os.environ.get("RELATEL_MCP_KILL_SWITCH", "") not in ("", "0") or self.kill_switch_file.exists()
         )
 
-    def _check(self, account: str, facts: Facts) -> None:
+    async def _check(self, account: str, facts: Facts) -> None:
         """What no yes can allow: a destination outside the allow-list, a budget exceeded."""
         self._check_destinations(facts)
-        self._check_budget(account, facts)
+        await self._check_budget(account, facts)
 
     async def _recheck(self, op: Operation, args: Args, confirmed: Facts, read: Reader) -> Facts:
         """After a yes that came during this round: the facts again, sent only if unchanged
@@ -185,31 +178,31 @@ class Gate:
             if self.policy.block_premium_rate and phones.is_premium_rate(number):
                 raise _refused(f"{shown} is a premium-rate number; calls and SMS to it are blocked.")
 
-    def _check_budget(self, account: str, facts: Facts) -> None:
+    async def _check_budget(self, account: str, facts: Facts) -> None:
         if facts.spend is None:
             return
         kind, amount = facts.spend
         limit = getattr(self.policy.budgets, kind)
-        used = self.store.used(account, _today(), kind)
+        used = await self.store.used(account, _today(), kind)
         if used + amount > limit:
             raise _refused(
                 f"today's budget of {limit} {kind.replace('_', ' ')} would be exceeded ({used} used, {amount} more asked).",
                 "The budget resets at midnight UTC; an operator can raise it in [budgets].",
             )
 
-    def spend(self, account: str, approval: Approval) -> None:
+    async def spend(self, account: str, approval: Approval) -> None:
         """Take the budget for an approved call, atomically, just before it is sent."""
         if approval.facts is None or approval.facts.spend is None:
             return
         kind, amount = approval.facts.spend
         day = _today()
-        if not self.store.spend(account, day, kind, amount, getattr(self.policy.budgets, kind)):
+        if not await self.store.spend(account, day, kind, amount, getattr(self.policy.budgets, kind)):
             raise _refused(f"today's budget of {kind.replace('_', ' ')} is used up.")
         approval.spent = (day, kind, amount)
 
-    def refund(self, account: str, approval: Approval) -> None:
+    async def refund(self, account: str, approval: Approval) -> None:
         if approval.spent is not None:
-            self.store.refund(account, *approval.spent)
+            await self.store.refund(account, *approval.spent)
             approval.spent = None
 
     # ------------------------------------------------------------------ asking a human
@@ -238,10 +231,10 @@ class Gate:
             )
             state = self._seal("elicit", op, args, account, facts, question=facts.question)
         else:
-            pending = self.approvals.open(facts.question, op.name, self.policy.token_ttl_seconds)
-            url = await _page_url(channel, pending)
+            page = await self.approvals.open(facts.question, op.name, self.policy.token_ttl_seconds)
+            url = await _page_url(channel, page)
             params = types.ElicitRequestURLParams(message=_page_message(op), url=url)
-            state = self._seal("elicit", op, args, account, facts, question=facts.question, page=pending.id)
+            state = self._seal("elicit", op, args, account, facts, question=facts.question, page=page.id)
         request = types.ElicitRequest(params=params)
         return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
 
@@ -249,41 +242,41 @@ class Gate:
         self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts, read: Reader
     ) -> Approval:
         """2026-07-28: the retry that carries the answer; its facts were resolved after it."""
-        payload = self._redeem("elicit", channel.request_state or "", op, args, account, facts)
-        self._check(account, facts)
+        payload = await self._redeem("elicit", channel.request_state or "", op, args, account, facts)
+        await self._check(account, facts)
         page_id = payload.get("page")
         answer = (channel.input_responses or {}).get(CONFIRM_KEY)
         if page_id is None:
             self._accepted(answer, form=True)
             return Approval("elicitation", facts)
-        pending = self.approvals.get(str(page_id))
-        if pending is None:
+        page = await self.approvals.get(str(page_id))
+        if page is None:
             raise ToolError("declined", "The approval page expired before it was answered; nothing was sent.")
-        waited = pending.decision is None
+        waited = page.decision is None
         try:
             self._accepted(answer, form=False)
-            await self._decision(pending)
+            await self._decision(page)
         finally:
-            self.approvals.close(pending)
+            await self.approvals.close(page)
         return Approval("approval_page", await self._recheck(op, args, facts, read) if waited else facts)
 
     async def _approve_on_page(self, op: Operation, channel: Channel, facts: Facts) -> None:
         """2025-11-25 URL mode: the client opens the page; the human decides there."""
         assert channel.elicit_url is not None
-        pending = self.approvals.open(facts.question, op.name, self.policy.elicit_timeout_seconds)
+        page = await self.approvals.open(facts.question, op.name, self.policy.elicit_timeout_seconds)
         try:
-            url = await _page_url(channel, pending)
+            url = await _page_url(channel, page)
             self._accepted(
-                await self._answer(channel.elicit_url(_page_message(op), url, pending.id)), form=False
+                await self._answer(channel.elicit_url(_page_message(op), url, page.id)), form=False
             )
-            await self._decision(pending)
+            await self._decision(page)
         finally:
-            self.approvals.close(pending)
+            await self.approvals.close(page)
             if channel.completed is not None:
-                await channel.completed(pending.id)
+                await channel.completed(page.id)
 
-    async def _decision(self, pending: Pending) -> None:
-        decision = await self.approvals.wait(pending)
+    async def _decision(self, page: Page) -> None:
+        decision = await self.approvals.wait(page)
         if decision is None:
             raise ToolError("declined", "The approval page was not answered in time; nothing was sent.")
         if decision != "approve":
@@ -329,7 +322,7 @@ class Gate:
             }
         )
 
-    def _redeem(
+    async def _redeem(
         self, purpose: str, token: str, op: Operation, args: Args, account: str, facts: Facts
     ) -> dict[str, Any]:
         what = "confirmation token" if purpose == "preview" else "confirmation state"
@@ -347,7 +340,7 @@ class Gate:
                 raise _refused(
                     f"the {what} cannot be used: {reason}.", "Ask again to get a new confirmation."
                 )
-        if not self.store.use_token(str(payload.get("nonce")), float(payload["expires"])):
+        if not await self.store.use_once(str(payload.get("nonce")), float(payload["expires"])):
             raise _refused(
                 f"the {what} was already used; each confirms one call.",
                 "Ask again to get a new confirmation.",
@@ -376,9 +369,9 @@ class Gate:
         )
 
 
-async def _page_url(channel: Channel, pending: Pending) -> str:
+async def _page_url(channel: Channel, page: Page) -> str:
     assert channel.pages is not None
-    return await channel.pages.url(pending)
+    return await channel.pages.url(page)
 
 
 def _page_message(op: Operation) -> str:

@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from .store import private_directory
+from ..store import private_directory
 
 
 class Sealer:

@@ -1,0 +1,197 @@
+"""The state that must hold across restarts and replicas: budgets, single-use confirmations,
+approval pages, the token-check cache, and the append-only audit.
+
+One interface, two backends: SQLite in the state directory (the embedded default, for one host)
+and PostgreSQL (`RELATEL_MCP_STORE=postgresql://…`, for replicas on many hosts). Every operation is
+one atomic statement written once here, in SQL both databases speak, so two concurrent calls on
+any replicas can neither overspend a budget nor use a confirmation twice. When the database
+cannot be reached an operation raises `StoreUnavailable`: gated calls then fail closed.
+
+    store/schema.py    the migrations of each backend, applied at start-up under a lock
+    store/sqlite.py    SqliteStore
+    store/postgres.py  PostgresStore (psycopg 3, async, a connection pool)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .schema import AUDIT_FIELDS, RECENT
+
+Fetch = Literal["none", "one", "all"]
+
+
+class StoreUnavailable(Exception):
+    """The store's database cannot be reached now; nothing that needs it may go ahead."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """An approval page as stored: the question it shows, and the human's decision once made."""
+
+    id: str
+    question: str
+    tool: str
+    expires: float  # Unix time: the same for every replica
+    decision: str | None = None
+
+
+class Store(ABC):
+    mark = "?"  # the SQL parameter marker of the backend
+    _calls = itertools.count()
+
+    @abstractmethod
+    async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
+        """Run one statement atomically: its rows for `one`/`all`; StoreUnavailable if unreachable."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.mark == "?" else sql.replace("?", self.mark)
+
+    async def _one(self, sql: str, *params: Any) -> Any:
+        return await self._run(self._sql(sql), params, "one")
+
+    # ------------------------------------------------------------------ budgets
+
+    async def used(self, tenant: str, day: str, kind: str) -> int:
+        row = await self._one(
+            "SELECT used FROM budget WHERE tenant=? AND day=? AND kind=?", tenant, day, kind
+        )
+        return int(row[0]) if row else 0
+
+    async def spend(self, tenant: str, day: str, kind: str, amount: int, limit: int) -> bool:
+        """Add `amount` unless that would pass `limit`, in one statement; True when spent."""
+        row = await self._one(
+            """INSERT INTO budget (tenant, day, kind, used) SELECT ?, ?, ?, ? WHERE ? <= ?
+               ON CONFLICT (tenant, day, kind) DO UPDATE SET used = budget.used + excluded.used
+               WHERE budget.used + excluded.used <= ? RETURNING used""",
+            tenant, day, kind, amount, amount, limit, limit,
+        )  # fmt: skip
+        return row is not None
+
+    async def refund(self, tenant: str, day: str, kind: str, amount: int) -> None:
+        await self._one(
+            "UPDATE budget SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
+            "WHERE tenant=? AND day=? AND kind=? RETURNING used",
+            amount, amount, tenant, day, kind,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ single-use records
+
+    async def use_once(self, nonce: str, expires: float) -> bool:
+        """Mark a confirmation used; False if it already was (a replay, here or on another replica)."""
+        if next(self._calls) % 64 == 0:
+            await self._one("DELETE FROM used_token WHERE expires < ? RETURNING nonce", time.time() - 3600)
+        row = await self._one(
+            "INSERT INTO used_token (nonce, expires) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING nonce",
+            nonce, expires,
+        )  # fmt: skip
+        return row is not None
+
+    # ------------------------------------------------------------------ approval pages
+
+    async def open_page(self, page: Page) -> None:
+        await self._one("DELETE FROM approval WHERE expires < ? RETURNING id", time.time() - 3600)
+        await self._one(
+            "INSERT INTO approval (id, question, tool, expires) VALUES (?, ?, ?, ?) RETURNING id",
+            page.id, page.question, page.tool, page.expires,
+        )  # fmt: skip
+
+    async def page(self, page_id: str) -> Page | None:
+        row = await self._one(
+            "SELECT id, question, tool, expires, decision FROM approval WHERE id=? AND expires >= ?",
+            page_id, time.time(),
+        )  # fmt: skip
+        return Page(*row) if row else None
+
+    async def decide(self, page_id: str, decision: str) -> bool:
+        """Record the human's answer, once, while the page lives."""
+        row = await self._one(
+            "UPDATE approval SET decision=? WHERE id=? AND decision IS NULL AND expires >= ? RETURNING id",
+            decision, page_id, time.time(),
+        )  # fmt: skip
+        return row is not None
+
+    async def close_page(self, page_id: str) -> None:
+        await self._one("DELETE FROM approval WHERE id=? RETURNING id", page_id)
+
+    # ------------------------------------------------------------------ token-check cache
+
+    async def account_of(self, token: str) -> tuple[str | None, float] | None:
+        """The cached answer for a token pseudonym: (account or None if refused, expiry)."""
+        row = await self._one("SELECT account, expires FROM account WHERE token=?", token)
+        return (row[0], float(row[1])) if row else None
+
+    async def remember_account(self, token: str, account: str | None, expires: float) -> None:
+        if next(self._calls) % 64 == 0:
+            await self._one("DELETE FROM account WHERE expires < ? RETURNING token", time.time() - 86_400)
+        await self._one(
+            "INSERT INTO account (token, account, expires) VALUES (?, ?, ?) ON CONFLICT (token) "
+            "DO UPDATE SET account = excluded.account, expires = excluded.expires RETURNING token",
+            token, account, expires,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ audit
+
+    async def audit(self, record: dict[str, Any], intent_id: int | None = None) -> int:
+        """Append one record (an outcome names its intent); its id."""
+        values = {**record, "arguments": json.dumps(record.get("arguments", {}), ensure_ascii=False)}
+        names = [*AUDIT_FIELDS[1:], "intent_id"]
+        row = await self._one(
+            f"INSERT INTO audit ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) RETURNING id",
+            *(values.get(name) for name in AUDIT_FIELDS[1:]), intent_id,
+        )  # fmt: skip
+        return int(row[0])
+
+    async def recent(self, limit: int = 50, tenants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The latest attempts, newest first, each an intent merged with its outcome: of these
+        accounts (or token pseudonyms), or of all."""
+        where = f"AND i.tenant IN ({', '.join('?' * len(tenants))})" if tenants else ""
+        sql = self._sql(RECENT.format(where=where, limit="?"))
+        rows = await self._run(sql, (*tenants, limit), "all")
+        records = [dict(zip(AUDIT_FIELDS, row, strict=True)) for row in rows]
+        for record in records:
+            record["arguments"] = json.loads(record["arguments"])
+        return records
+
+
+@contextlib.asynccontextmanager
+async def open_store(url: str | None, state_dir: Path) -> AsyncIterator[Store]:
+    """PostgreSQL for a `postgresql://` URL, else SQLite in `state_dir`; closed on exit."""
+    if url:
+        from .postgres import PostgresStore
+
+        store: Store = await PostgresStore.connect(url)
+    else:
+        from .sqlite import SqliteStore
+
+        store = SqliteStore(state_dir)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def private_directory(directory: Path) -> Path:
+    """`directory`, created if need be, readable by this user only."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    return directory
+
+
+def private_file(path: Path) -> Path:
+    """`path`, created empty if need be, readable by this user only."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path

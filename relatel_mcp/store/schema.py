@@ -1,0 +1,98 @@
+"""The store's schema, as numbered migrations for each backend. A store applies, at start-up and
+under a lock (so that replicas started together do not race), every migration above the version
+its database records, in one transaction each.
+
+1  budgets, single-use confirmations, the audit (append-only: the database refuses UPDATE,
+   DELETE and, in PostgreSQL, TRUNCATE)
+2  the audit's outcome records (`intent_id`: a send is recorded before it happens and its outcome
+   after, so a process killed in between leaves "outcome unknown", never nothing); approval
+   pages; the token-check cache
+
+Version 1 is written with IF NOT EXISTS so that a SQLite file from before migrations existed is
+taken over as it is.
+"""
+
+from __future__ import annotations
+
+SQLITE: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS budget (
+        tenant TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, used INTEGER NOT NULL,
+        PRIMARY KEY (tenant, day, kind));
+    CREATE TABLE IF NOT EXISTS used_token (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, tenant TEXT NOT NULL, tool TEXT NOT NULL,
+        kind TEXT NOT NULL, arguments TEXT NOT NULL, channel TEXT, decision TEXT NOT NULL,
+        status INTEGER, upstream_id TEXT, detail TEXT);
+    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+    """
+    ALTER TABLE audit ADD COLUMN intent_id INTEGER;
+    CREATE INDEX audit_intent ON audit (intent_id);
+    CREATE INDEX audit_tenant ON audit (tenant, id);
+    CREATE TABLE approval (
+        id TEXT PRIMARY KEY, question TEXT NOT NULL, tool TEXT NOT NULL, expires REAL NOT NULL,
+        decision TEXT);
+    CREATE TABLE account (token TEXT PRIMARY KEY, account TEXT, expires REAL NOT NULL);
+    """,
+)
+
+POSTGRES: tuple[str, ...] = (
+    """
+    CREATE TABLE budget (
+        tenant TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, used BIGINT NOT NULL,
+        PRIMARY KEY (tenant, day, kind));
+    CREATE TABLE used_token (nonce TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL);
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, tenant TEXT NOT NULL, tool TEXT NOT NULL,
+        kind TEXT NOT NULL, arguments TEXT NOT NULL, channel TEXT, decision TEXT NOT NULL,
+        status INTEGER, upstream_id TEXT, detail TEXT);
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+    CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+    CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+    """,
+    """
+    ALTER TABLE audit ADD COLUMN intent_id BIGINT;
+    CREATE INDEX audit_intent ON audit (intent_id);
+    CREATE INDEX audit_tenant ON audit (tenant, id);
+    CREATE TABLE approval (
+        id TEXT PRIMARY KEY, question TEXT NOT NULL, tool TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL, decision TEXT);
+    CREATE TABLE account (token TEXT PRIMARY KEY, account TEXT, expires DOUBLE PRECISION NOT NULL);
+    """,
+)
+
+AUDIT_FIELDS = (
+    "id",
+    "at",
+    "tenant",
+    "tool",
+    "kind",
+    "arguments",
+    "channel",
+    "decision",
+    "status",
+    "upstream_id",
+    "detail",
+)
+# One logical record per attempt: an intent merged with its outcome, if one was written.
+RECENT = """
+    SELECT i.id, i.at, i.tenant, i.tool, i.kind, i.arguments,
+           CASE WHEN o.id IS NULL THEN i.channel ELSE o.channel END,
+           CASE WHEN o.id IS NOT NULL THEN o.decision
+                WHEN i.decision = 'sending' THEN 'outcome_unknown' ELSE i.decision END,
+           CASE WHEN o.id IS NULL THEN i.status ELSE o.status END,
+           CASE WHEN o.id IS NULL THEN i.upstream_id ELSE o.upstream_id END,
+           CASE WHEN o.id IS NOT NULL THEN o.detail
+                WHEN i.decision = 'sending' THEN 'sent; the server stopped before it learned the outcome'
+                ELSE i.detail END
+    FROM audit i LEFT JOIN audit o ON o.intent_id = i.id
+    WHERE i.intent_id IS NULL {where}
+    ORDER BY i.id DESC LIMIT {limit}
+"""

@@ -1,0 +1,264 @@
+"""The store, on both backends (SQLite in a directory, PostgreSQL on a real server): atomic budgets
+and single use under concurrency, also across several store instances (replicas), the append-only
+audit enforced by the database itself, intents without an outcome, migrations applied once under
+a lock, approval pages, the token-check cache, and failing closed while PostgreSQL is down."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from relatel_mcp.store import Page, Store, StoreUnavailable, open_store
+
+from .services import Postgres
+
+pytestmark = pytest.mark.anyio
+
+RECORD = {
+    "at": "now",
+    "tenant": "t",
+    "tool": "initiate_call",
+    "kind": "costly",
+    "arguments": {"to_number": "45"},
+}
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Any:
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
+    """A way to open another store on one shared database: as another replica would."""
+    if request.param == "sqlite":
+        return lambda: open_store(None, tmp_path)
+    server = request.getfixturevalue("postgres")
+    url = server.create_database(f"store_{time.monotonic_ns()}")
+    return lambda: open_store(url, tmp_path)
+
+
+@asynccontextmanager
+async def replicas(backend: Callable[[], Any], n: int) -> AsyncIterator[list[Store]]:
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(backend()) for _ in range(n)]
+
+
+async def test_budgets_are_spent_atomically_across_replicas(backend):
+    async with replicas(backend, 3) as stores:
+        results: list[bool] = []
+
+        async def spend(store: Store) -> None:
+            results.append(await store.spend("acct", "2026-11-29", "calls", 1, 7))
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(50):
+                tasks.start_soon(spend, stores[i % 3])
+        assert results.count(True) == 7 and await stores[0].used("acct", "2026-11-29", "calls") == 7
+        assert not await stores[1].spend("acct", "2026-11-29", "calls", 8, 14)  # 7 + 8 > 14
+        await stores[2].refund("acct", "2026-11-29", "calls", 100)
+        assert await stores[0].used("acct", "2026-11-29", "calls") == 0  # never below zero
+        assert not await stores[0].spend("other", "2026-11-29", "calls", 3, 2)  # more than the limit at once
+
+
+async def test_a_confirmation_is_used_once_across_replicas(backend):
+    async with replicas(backend, 3) as stores:
+        results: list[bool] = []
+
+        async def use(store: Store) -> None:
+            results.append(await store.use_once("nonce-1", time.time() + 60))
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(20):
+                tasks.start_soon(use, stores[i % 3])
+    assert results.count(True) == 1
+
+
+async def test_the_audit_is_append_only_in_the_database_itself(backend):
+    async with backend() as store:
+        first = await store.audit({**RECORD, "decision": "sending"})
+        await store.audit({**RECORD, "decision": "sent", "status": 200}, intent_id=first)
+        await store.audit({**RECORD, "decision": "sending"})  # then the process died
+        await store.audit({**RECORD, "decision": "declined"})
+        records = await store.recent()
+        refused = await _try_to_rewrite(store)
+    assert [r["decision"] for r in records] == ["declined", "outcome_unknown", "sent"]
+    assert records[1]["detail"] == "sent; the server stopped before it learned the outcome"
+    assert records[2]["status"] == 200
+    assert all("append-only" in message for message in refused), refused
+
+
+async def _try_to_rewrite(store: Store) -> list[str]:
+    """UPDATE, DELETE (and TRUNCATE) on the audit through a raw connection: each must fail."""
+    statements = ["UPDATE audit SET decision='declined'", "DELETE FROM audit"]
+    messages = []
+    if hasattr(store, "_db"):
+        for statement in statements:
+            with pytest.raises(sqlite3.IntegrityError) as caught:
+                store._db.execute(statement)
+            messages.append(str(caught.value))
+        return messages
+    import psycopg
+
+    async with store._pool.connection() as conn:
+        for statement in [*statements, "TRUNCATE audit"]:
+            with pytest.raises(psycopg.errors.RaiseException) as caught:
+                await conn.execute(statement)
+            messages.append(str(caught.value))
+    return messages
+
+
+async def test_migrations_apply_once_when_replicas_start_together(backend):
+    opened: list[Store] = []
+
+    async def start() -> None:
+        async with backend() as store:
+            opened.append(store)
+            await store.used("t", "d", "calls")
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(4):
+            tasks.start_soon(start)
+    async with backend() as store:
+        versions = await store._run(
+            store._sql("SELECT version FROM schema_version ORDER BY version"), (), "all"
+        )
+    assert len(opened) == 4 and [v[0] for v in versions] == [1, 2]
+
+
+async def test_a_sqlite_file_from_before_migrations_is_taken_over(tmp_path):
+    legacy = sqlite3.connect(tmp_path / "state.db")
+    legacy.executescript(
+        "CREATE TABLE budget (tenant TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, used INTEGER NOT NULL,"
+        " PRIMARY KEY (tenant, day, kind));"
+        "CREATE TABLE used_token (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);"
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, tenant TEXT NOT NULL,"
+        " tool TEXT NOT NULL, kind TEXT NOT NULL, arguments TEXT NOT NULL, channel TEXT, decision TEXT NOT NULL,"
+        " status INTEGER, upstream_id TEXT, detail TEXT);"
+        "INSERT INTO budget VALUES ('t', 'd', 'calls', 3);"
+        "INSERT INTO audit (at, tenant, tool, kind, arguments, decision) VALUES ('then', 't', 'x', 'costly', '{}', 'sent');"
+    )
+    legacy.commit()
+    legacy.close()
+    async with open_store(None, tmp_path) as store:
+        assert await store.used("t", "d", "calls") == 3
+        assert [r["decision"] for r in await store.recent()] == ["sent"]
+
+
+async def test_an_approval_page_is_answered_once_and_only_while_it_lives(backend):
+    async with replicas(backend, 2) as (a, b):
+        await a.open_page(Page("p1", "Call +45 28 11 44 77?", "initiate_call", time.time() + 60))
+        await a.open_page(Page("old", "?", "initiate_call", time.time() - 1))
+        assert (await b.page("p1")).decision is None and await b.page("old") is None
+        assert await b.decide("p1", "approve") and not await a.decide("p1", "decline")
+        assert (await a.page("p1")).decision == "approve" and not await a.decide("old", "approve")
+        await a.close_page("p1")
+        assert await b.page("p1") is None
+
+
+async def test_the_token_check_cache_is_shared(backend):
+    async with replicas(backend, 2) as (a, b):
+        await a.remember_account("token-1", "account-1", time.time() + 300)
+        await a.remember_account("token-2", None, time.time() + 30)
+        assert (await b.account_of("token-1"))[0] == "account-1"
+        assert (await b.account_of("token-2"))[0] is None and await b.account_of("token-3") is None
+
+
+async def test_while_postgres_is_down_every_operation_fails_closed_then_recovers(tmp_path):
+    server = Postgres().start()
+    try:
+        async with open_store(server.create_database("down"), tmp_path) as store:
+            assert await store.spend("t", "d", "calls", 1, 5)
+            server.stop()
+            for operation in (
+                store.spend("t", "d", "calls", 1, 5),
+                store.audit({**RECORD, "decision": "sending"}),
+            ):
+                with pytest.raises(StoreUnavailable):
+                    await operation
+            server.start()
+            assert await store.spend("t", "d", "calls", 1, 5)  # the same pool, reconnected
+            assert await store.used("t", "d", "calls") == 2
+    finally:
+        server.remove()
+
+
+async def test_a_server_started_while_postgres_is_down_migrates_when_it_is_back(tmp_path):
+    server = Postgres().start()
+    url = server.create_database("late")
+    server.stop()
+    try:
+        async with open_store(url, tmp_path) as store:
+            with pytest.raises(StoreUnavailable):
+                await store.used("t", "d", "calls")
+            server.start()
+            assert await store.spend("t", "d", "calls", 1, 5)
+    finally:
+        server.remove()
+
+
+# ------------------------------------------------------------------ through the server
+
+
+@pytest.fixture
+def own_postgres() -> Any:
+    """A PostgreSQL server of this test's own, to stop and start."""
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+async def test_while_the_store_is_down_gated_calls_fail_closed_and_reads_go_on(
+    sandbox, own_postgres, tmp_path
+):
+    from .support import answering, connect, error_of, sent
+
+    url = own_postgres.create_database("server")
+    async with connect(
+        sandbox.url, store=url, state_dir=tmp_path, elicitation_callback=answering("accept")
+    ) as s:
+        own_postgres.stop()
+        down = error_of(await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"}))
+        read = await s.call_tool("list_tags", {})
+        own_postgres.start()  # the same server process goes on, with no restart
+        back = await s.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+    assert (down["code"], down["retryable"]) == ("unavailable", True) and "Nothing was sent" in down[
+        "message"
+    ]
+    assert not read.is_error and not back.is_error
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+
+
+async def test_a_send_whose_outcome_cannot_be_written_reads_as_outcome_unknown(
+    sandbox, own_postgres, tmp_path
+):
+    from relatel_mcp.policy import Policy
+
+    from .support import audit_log, connect
+
+    url = own_postgres.create_database("server")
+    sandbox.fault(method="POST", path="/api/v2/switch/dial", latency=1.5)  # performed, answered late
+    async with connect(sandbox.url, store=url, state_dir=tmp_path, policy=Policy(costly="allow")) as session:
+        async with anyio.create_task_group() as tasks:
+            result: dict[str, Any] = {}
+
+            async def call() -> None:
+                result["call"] = await session.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+
+            tasks.start_soon(call)
+            await anyio.sleep(0.7)
+            own_postgres.stop()  # while the call is out: its intent is written, its outcome cannot be
+        own_postgres.start()
+        audit = await audit_log(session)
+    assert not result["call"].is_error  # it happened, and the answer says so
+    assert audit[0]["decision"] == "outcome_unknown" and "stopped before" in audit[0]["detail"]
+    assert len(sandbox.outbox()) == 1
