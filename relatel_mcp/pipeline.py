@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ import httpx2
 import mcp.types as types
 from pydantic import ValidationError
 
-from . import errors
+from . import errors, logs
 from .accounts import Accounts, token_key
 from .catalog import Operation
 from .client import RelatelClient, Tenant, UpstreamRequest
@@ -46,12 +47,36 @@ class Pipeline:
     async def call(
         self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
     ) -> types.CallToolResult | types.InputRequiredResult:
+        started = time.monotonic()
         arguments = dict(arguments or {})
         token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
         secrets = (*self.secrets, tenant.token, token)
         audit = Audit(
             self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
         )
+        try:
+            return await self._call(op, arguments, tenant, channel, token, audit)
+        finally:  # never the arguments: any of them could hold a credential an agent pasted
+            logs.event(
+                logs.calls,
+                "tool_call",
+                tool=op.name,
+                tenant=audit.account,
+                decision=audit.decision or "error",
+                status=audit.status,
+                duration_ms=logs.since(started),
+            )
+
+    async def _call(
+        self,
+        op: Operation,
+        arguments: dict[str, Any],
+        tenant: Tenant,
+        channel: Channel,
+        token: Any,
+        audit: Audit,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        secrets = audit.secrets
         try:
             args = validate(op, arguments, token)
             audit.arguments = args.upstream_fields()

@@ -43,10 +43,13 @@ class Audit:
         self.arguments: dict[str, Any] = arguments  # raw until validated, then as sent
         self.channel: str | None = None
         self.sent = False
+        self.decision: str | None = None  # what became of the call, for its log line too
+        self.status: int | None = None
 
     def record(
         self, decision: str, channel: str | None = None, status: int | None = None, detail: Any = None
     ) -> None:
+        self.decision, self.status = decision, status
         if not self.op.gated:
             return
         outcome = None if detail is None else str(detail)
