@@ -45,13 +45,7 @@ START_UP_ERRORS = (CatalogError, ConfigError, PolicyError, BindError)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["serve", *argv]  # serving is the default command
-    parser = _parser()
-    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        parser.error(f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)}")
-    args = parser.parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         if args.log_level not in logs.LEVELS:
             raise ConfigError(f"RELATEL_MCP_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}")
@@ -70,6 +64,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             traceback.print_exception(exc)
         print(f"relatel-mcp: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line, or exit 2 with the usage of the command it was meant for."""
+    argv = list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["serve", *argv]  # serving is the default command
+    parser = _parser()
+    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        parser.error(f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)}")
+    return parser.parse_args(argv)
 
 
 def _start_up_error(exc: BaseException) -> BaseException | None:
