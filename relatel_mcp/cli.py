@@ -241,34 +241,35 @@ def _settings(args: argparse.Namespace, state_dir: Path) -> Settings:
 def _serve(args: argparse.Namespace) -> None:
     sandbox = args.sandbox if args.sandbox is not None else flag(os.environ, "RELATEL_MCP_SANDBOX")
     with _state_dir(args, sandbox) as state_dir:
-        settings = _settings(args, state_dir)
-        if args.transport == "stdio":
-            if not sandbox:
-                settings.require_token()
-            anyio.run(_serve_stdio, settings, sandbox)
-            return
-        options = HttpOptions(
-            host=args.host,
-            port=args.port,
-            transport=args.transport,
-            auth=args.auth,
-            api_keys=tuple(
-                k.strip() for k in os.environ.get("RELATEL_MCP_API_KEYS", "").split(",") if k.strip()
-            ),
-            stateless=args.stateless,
-            allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip()),
-            public_url=args.public_url,
-            max_sessions=args.max_sessions,
-            max_sessions_per_tenant=args.max_sessions_per_tenant,
-            max_body_bytes=args.max_body_bytes,
-            limits=ConnectionLimits(total=args.max_connections, per_client=args.max_connections_per_client),
-            checks_per_client=args.credential_checks_per_client,
-            checks_total=args.credential_checks,
-        )
-        options.check()
-        if args.auth != "passthrough" and not sandbox:
+        _serve_with(args, _settings(args, state_dir), sandbox)
+
+
+def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> None:
+    if args.transport == "stdio":
+        if not sandbox:
             settings.require_token()
-        anyio.run(_serve_http, settings, options, sandbox)
+        anyio.run(_serve_stdio, settings, sandbox)
+        return
+    options = HttpOptions(
+        host=args.host,
+        port=args.port,
+        transport=args.transport,
+        auth=args.auth,
+        api_keys=tuple(k.strip() for k in os.environ.get("RELATEL_MCP_API_KEYS", "").split(",") if k.strip()),
+        stateless=args.stateless,
+        allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip()),
+        public_url=args.public_url,
+        max_sessions=args.max_sessions,
+        max_sessions_per_tenant=args.max_sessions_per_tenant,
+        max_body_bytes=args.max_body_bytes,
+        limits=ConnectionLimits(total=args.max_connections, per_client=args.max_connections_per_client),
+        checks_per_client=args.credential_checks_per_client,
+        checks_total=args.credential_checks,
+    )
+    options.check()
+    if args.auth != "passthrough" and not sandbox:
+        settings.require_token()
+    anyio.run(_serve_http, settings, options, sandbox)
 
 
 @contextlib.contextmanager

@@ -45,11 +45,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str) -> None:
-    """Our lines at `level`; other libraries' only from warnings up, unless debugging."""
+    """Our lines at `level`; other libraries' only from warnings up, unless debugging.
+
+    Where logging is configured already (a program that embeds the server, a test run), it is
+    left as it is."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.addHandler(handler)
     root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     logging.getLogger("relatel_mcp").setLevel(level.upper())
 

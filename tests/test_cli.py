@@ -222,7 +222,7 @@ async def test_sandbox_with_a_state_dir_keeps_it_there(tmp_path):
 
 
 async def test_one_json_line_per_tool_call_and_http_request_without_secrets(hygiene: Hygiene):
-    pasted = "leaked-token-abc123"  # what an agent might paste into an argument
+    pasted = "pasted-secret-9f8e7d6c"  # what an agent might paste into an argument (never logged)
     with serving("--sandbox", RELATEL_MCP_API_KEYS=KEY) as served:
         async with httpx2.AsyncClient(base_url=served.url) as web:
             assert (await web.post("/mcp", json={})).status_code == 401
