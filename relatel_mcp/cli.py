@@ -11,24 +11,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
-import logging
 import os
+import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+import tempfile
+import traceback
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from . import __version__, catalog
+from . import __version__, catalog, logs
 from .catalog import CatalogError
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, flag
 from .policy import PolicyError, load_policy
 from .policy.settings import ALIASES, MODES, default_state_dir
 from .sanitize import clean_data
 from .server import services
-from .serving import ConnectionLimits, UvicornServer, raise_file_limit
+from .serving import BindError, ConnectionLimits, UvicornServer, raise_file_limit
 from .store import open_store
 from .transports import HttpOptions, describe, http_app
 
@@ -36,26 +40,75 @@ SANDBOX_TOKEN = "sandbox-admin"
 COMMANDS = ("serve", "tools", "audit", "sandbox")
 
 
+# What a user can fix: each says which setting to change. Anything else is a bug, with its traceback.
+START_UP_ERRORS = (CatalogError, ConfigError, PolicyError, BindError)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["serve", *argv]  # serving is the default command
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="relatel-mcp: %(message)s")
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
+        if args.log_level not in logs.LEVELS:
+            raise ConfigError(f"RELATEL_MCP_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}")
+        logs.setup(args.log_level)
         catalog.load()
         args.run(args)
-    except (CatalogError, ConfigError, PolicyError, ValueError) as exc:
-        print(f"relatel-mcp: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BrokenPipeError:  # e.g. `relatel-mcp tools | head`
         sys.stderr.close()
+    except Exception as exc:
+        problem = _start_up_error(exc)
+        if problem is None:
+            raise
+        if args.log_level == "debug":
+            traceback.print_exception(exc)
+        print(f"relatel-mcp: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line, or exit 2 with the usage of the command it was meant for."""
+    argv = list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["serve", *argv]  # serving is the default command
+    parser = _parser()
+    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        parser.error(f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)}")
+    return parser.parse_args(argv)
+
+
+def _start_up_error(exc: BaseException) -> BaseException | None:
+    """The error a user can fix, also from inside the task groups (ExceptionGroup) of start-up."""
+    if isinstance(exc, START_UP_ERRORS):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next((found for e in exc.exceptions if (found := _start_up_error(e))), None)
+    return None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose unknown options are reported by the command they were given to (with its
+    usage), each with the closest option it has."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command: argparse.ArgumentParser = getattr(parsed, "command", self)
+            options = list(command._option_string_actions)
+            command.error(
+                "unrecognized arguments: "
+                + ", ".join(f"{extra}{_did_you_mean(extra.split('=')[0], options)}" for extra in extras)
+            )
+        return parsed
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relatel-mcp", description="The Relatel API as MCP tools.")
+    parser = _Parser(prog="relatel-mcp", description="The Relatel API as MCP tools.")
     parser.add_argument("--version", action="version", version=f"relatel-mcp {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="{" + ",".join(COMMANDS) + "}")
 
@@ -111,7 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP: the URL browsers reach this server at, for approval pages (env RELATEL_MCP_PUBLIC_URL)",
     )
     serve.add_argument("--max-body-bytes", type=int, default=1_048_576, help="HTTP: request body limit")
-    serve.add_argument("--sandbox", action="store_true", help="use a built-in simulated Relatel account")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=None,
+        help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
+    )
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
     serve.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
     serve.add_argument("--config", type=Path, help="policy file, TOML (env RELATEL_MCP_CONFIG)")
@@ -146,6 +204,16 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8790)
     sandbox.set_defaults(run=_sandbox)
+
+    for command in commands.choices.values():
+        command.add_argument(
+            "--log-level",
+            default=os.environ.get("RELATEL_MCP_LOG_LEVEL", "info").lower(),
+            choices=logs.LEVELS,
+            help="what goes to stderr, as JSON lines (env RELATEL_MCP_LOG_LEVEL; default info: one line "
+            "per tool call and HTTP request; debug also shows start-up tracebacks)",
+        )
+        command.set_defaults(command=command)
     return parser
 
 
@@ -160,7 +228,7 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, state_dir: Path, sandbox: bool = False) -> Settings:
     toolsets = frozenset(t.strip() for t in args.toolsets.split(",")) if args.toolsets else None
     config = args.config or (
         Path(os.environ["RELATEL_MCP_CONFIG"]) if os.environ.get("RELATEL_MCP_CONFIG") else None
@@ -172,17 +240,24 @@ def _settings(args: argparse.Namespace) -> Settings:
         read_only=args.read_only,
         dry_run=args.dry_run,
     )
+    # A sandbox trial keeps its state to itself: a shared store only when --store names one.
+    env = {k: v for k, v in os.environ.items() if not (sandbox and k == "RELATEL_MCP_STORE")}
     return Settings.from_env(
-        base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=args.state_dir, store=args.store
+        env, base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=state_dir, store=args.store
     )
 
 
 def _serve(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+    sandbox = args.sandbox if args.sandbox is not None else flag(os.environ, "RELATEL_MCP_SANDBOX")
+    with _state_dir(args, sandbox) as state_dir:
+        _serve_with(args, _settings(args, state_dir, sandbox), sandbox)
+
+
+def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> None:
     if args.transport == "stdio":
-        if not args.sandbox:
+        if not sandbox:
             settings.require_token()
-        anyio.run(_serve_stdio, settings, args.sandbox)
+        anyio.run(_serve_stdio, settings, sandbox)
         return
     options = HttpOptions(
         host=args.host,
@@ -201,9 +276,22 @@ def _serve(args: argparse.Namespace) -> None:
         checks_total=args.credential_checks,
     )
     options.check()
-    if args.auth != "passthrough" and not args.sandbox:
+    if args.auth != "passthrough" and not sandbox:
         settings.require_token()
-    anyio.run(_serve_http, settings, options, args.sandbox)
+    anyio.run(_serve_http, settings, options, sandbox)
+
+
+@contextlib.contextmanager
+def _state_dir(args: argparse.Namespace, sandbox: bool) -> Iterator[Path]:
+    """Where budgets, used tokens and the audit live. A sandbox trial gets a throwaway directory
+    (unless --state-dir says otherwise), so demos never spend the real daily budgets."""
+    if args.state_dir is not None or not sandbox:
+        yield args.state_dir or default_state_dir()
+        return
+    # SIGTERM (how clients and uvicorn stop a server) as an exit that unwinds, so it is removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    with tempfile.TemporaryDirectory(prefix="relatel-mcp-sandbox-") as throwaway:
+        yield Path(throwaway)
 
 
 async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
@@ -211,7 +299,7 @@ async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -
     async with _upstream(settings, sandbox) as settings, services(settings, api_keys=options.api_keys) as s:
         app = http_app(settings, s, options)
         server = UvicornServer(app, options.host, options.port, limits=options.limits)
-        print(describe(options, server.url), file=sys.stderr, flush=True)
+        _announce(settings, sandbox, describe(options, server.url))
         await server.serve(handle_signals=True)
 
 
@@ -222,6 +310,7 @@ async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
 
     async with _upstream(settings, sandbox) as settings, services(settings) as s:
         server = build_server(settings, s)
+        _announce(settings, sandbox)
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
@@ -232,21 +321,32 @@ async def _upstream(settings: Settings, sandbox: bool) -> AsyncIterator[Settings
     if not sandbox:
         yield settings
         return
-    from .sandbox import DEMO_TOKENS, SandboxServer
+    from .sandbox import SandboxServer
 
     server = SandboxServer(host="127.0.0.1", port=0)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve)
         await server.wait_started()
-        print(
-            f"relatel-mcp: SANDBOX mode: a simulated Relatel account at {server.url}. "
-            f"No real calls or SMS are made. Acting as {DEMO_TOKENS[SANDBOX_TOKEN]}.",
-            file=sys.stderr,
-        )
         try:
             yield replace(settings, base_url=server.url, token=SANDBOX_TOKEN)
         finally:
             server.stop()
+
+
+def _announce(settings: Settings, sandbox: bool, *lines: str) -> None:
+    """Said once everything is up, so that a start-up failure is the only line printed."""
+    if sandbox:
+        from .sandbox import DEMO_TOKENS
+
+        print(
+            f"relatel-mcp: SANDBOX mode: a simulated Relatel account at {settings.base_url}. "
+            f"No real calls or SMS are made. Acting as {DEMO_TOKENS[SANDBOX_TOKEN]}. "
+            f"Budgets and the audit are kept in {settings.state_dir}.",
+            file=sys.stderr,
+        )
+    for line in lines:
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _tools(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .policy.settings import Policy, default_state_dir
 
@@ -52,6 +53,7 @@ class Settings:
             store=env.get("RELATEL_MCP_STORE") or None,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(settings, base_url=check_base_url(settings.base_url))
         settings.check()
         return settings
 
@@ -74,6 +76,50 @@ class Settings:
                 "or try the server without an account: relatel-mcp serve --sandbox"
             )
         return self.token
+
+
+def check_base_url(raw: str) -> str:
+    """The API's origin (http or https, a host, no path): the server appends /api/v2/... itself.
+
+    A base URL without a scheme fails every call as a lost connection, and one with a path as a
+    missing id, so it is refused at start-up, saying what to set instead.
+    """
+    where = "RELATEL_BASE_URL (or --base-url)"
+    url = urlsplit(raw.strip())
+    if "@" in url.netloc:  # never echo what may be a credential
+        raise ConfigError(f"{where} must not hold a user or password; the token goes in RELATEL_TOKEN")
+    if not url.scheme and not url.netloc:  # `app.relatel.dk` or `app.relatel.dk/api/v2`
+        host = url.path.split("/")[0]
+        raise ConfigError(
+            f"{where} needs a scheme: set it to https://{host or 'app.relatel.dk'}, not {raw!r}"
+        )
+    try:
+        url.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        raise ConfigError(f"{where} has an invalid port: {raw!r}") from None
+    origin = (
+        f"{url.scheme if url.scheme in ('http', 'https') else 'https'}://{url.netloc or 'app.relatel.dk'}"
+    )
+    if url.scheme not in ("http", "https"):
+        raise ConfigError(f"{where} must be an http or https URL: set it to {origin}, not {raw!r}")
+    if not url.hostname:
+        raise ConfigError(f"{where} has no host: set it to the API's address, e.g. {DEFAULT_BASE_URL}")
+    if url.path.strip("/") or url.query or url.fragment:
+        raise ConfigError(
+            f"{where} must be the API's address without a path (the server adds /api/v2/...): "
+            f"set it to {origin}, not {raw!r}"
+        )
+    return origin
+
+
+def flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off (unset or empty: no)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false (1 or 0), not {raw!r}")
 
 
 def _number(

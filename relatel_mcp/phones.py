@@ -10,10 +10,12 @@ import phonenumbers
 EXAMPLE = "+45 71 99 99 99"
 
 
-def normalize(value: object) -> str:
+def normalize(value: object, *, strict: bool = False) -> str:
     """`+45 71 99 99 99`, `0045 71999999`, `4571999999` or eight Danish digits, to `4571999999`.
 
-    Raises ValueError for anything that is not a valid number.
+    Raises ValueError for anything that is not a plausible number: a known country code and a
+    length that country's numbers can have. `strict` also needs a number in a range that is
+    allocated, for what is dialled (a contact may hold a number libphonenumber does not know yet).
     """
     if not isinstance(value, str):
         raise ValueError(f"must be a phone number given as a string, e.g. '{EXAMPLE}'")
@@ -29,7 +31,8 @@ def normalize(value: object) -> str:
         # starts with one (the API's own form).
         text = ("+45" if len(text) == 8 else "+") + text
     number = _parse(text)
-    if number is None or not phonenumbers.is_valid_number(number):
+    check = phonenumbers.is_valid_number if strict else phonenumbers.is_possible_number
+    if number is None or not check(number):
         raise ValueError(
             f"{value!r} is not a valid phone number; give it with its country code, e.g. {EXAMPLE}"
         )

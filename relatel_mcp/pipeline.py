@@ -6,8 +6,10 @@ entry, and nothing knows whether the upstream is Relatel or the sandbox.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +17,7 @@ import httpx2
 import mcp.types as types
 from pydantic import ValidationError
 
-from . import errors
+from . import errors, logs
 from .accounts import Accounts, token_key
 from .catalog import Operation
 from .client import RelatelClient, Tenant, UpstreamRequest
@@ -49,6 +51,7 @@ class Pipeline:
     async def call(
         self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
     ) -> types.CallToolResult | types.InputRequiredResult:
+        started = time.monotonic()
         arguments = dict(arguments or {})
         token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
         secrets = (*self.secrets, tenant.token, token)
@@ -58,7 +61,18 @@ class Pipeline:
         try:
             return await self._call(op, arguments, token, tenant, channel, audit, secrets)
         except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
+            audit.decision = "unavailable"
             return error_result(errors.store_unavailable(str(exc)), secrets=secrets)
+        finally:  # never the arguments: any of them could hold a credential an agent pasted
+            logs.event(
+                logs.calls,
+                "tool_call",
+                tool=op.name,
+                tenant=audit.account,
+                decision=audit.decision or "error",
+                status=audit.status,
+                duration_ms=logs.since(started),
+            )
 
     async def _call(
         self,
@@ -153,10 +167,13 @@ def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None)
             f"Invalid arguments for {op.name}: {TOKEN_ARGUMENT} must be a string.",
             field=TOKEN_ARGUMENT,
         )
+    arguments = arguments or {}
     try:
-        return op.args.model_validate(arguments or {})
+        return op.args.model_validate(arguments)
     except ValidationError as exc:
-        problems = [_problem(e) for e in exc.errors(include_url=False, include_input=False)]
+        found = exc.errors(include_url=False, include_input=False)
+        unknown = [str(e["loc"][0]) for e in found if e["type"] == "extra_forbidden" and e["loc"]]
+        problems = [_problem(e, _meant(op, unknown, arguments)) for e in found]
         fields = [field for field, _ in problems if field]
         detail = "; ".join(f"{field}: {text}" if field else text for field, text in problems)
         raise ToolError(
@@ -167,12 +184,27 @@ def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None)
         ) from None
 
 
-def _problem(error: Any) -> tuple[str | None, str]:
+def _problem(error: Any, meant: dict[str, str]) -> tuple[str | None, str]:
     location = ".".join(str(part) for part in error["loc"])
     text = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        text = "unknown argument"
+        guess = meant.get(location)
+        text = f"unknown argument (did you mean {guess}?)" if guess else "unknown argument"
     return location or None, text
+
+
+def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict[str, str]:
+    """The argument each unknown one most likely stands for: a close spelling among those not
+    given (`limt`), else, for a lone unknown, the one required argument missing (`text` → `body`)."""
+    fields = op.args.model_fields
+    free = [name for name in fields if name not in arguments]
+    missing = [name for name in free if fields[name].is_required()]
+    meant = {}
+    for name in unknown:
+        close = difflib.get_close_matches(name, free, n=1)
+        if close or (len(unknown) == 1 and len(missing) == 1):
+            meant[name] = (close or missing)[0]
+    return meant
 
 
 def build_request(op: Operation, args: Args) -> UpstreamRequest:

@@ -22,7 +22,7 @@ from .accounts import Accounts, token_key
 from .approval import LoopbackPages, loopback_pages
 from .catalog import Operation
 from .client import RelatelClient, RetryPolicy, Tenant
-from .config import Settings
+from .config import ConfigError, Settings
 from .errors import ToolError
 from .pipeline import Pipeline
 from .policy import Channel, Gate, open_gate
@@ -81,7 +81,10 @@ def visible_operations(settings: Settings) -> tuple[Operation, ...]:
     if settings.toolsets is not None:
         known = {op.toolset for op in operations}
         if unknown := settings.toolsets - known:
-            raise ValueError(f"unknown toolsets {sorted(unknown)}; choose from {sorted(known)}")
+            raise ConfigError(
+                f"unknown toolsets {', '.join(sorted(unknown))} in --toolsets (or RELATEL_MCP_TOOLSETS); "
+                f"choose from {', '.join(sorted(known))}"
+            )
         operations = tuple(op for op in operations if op.toolset in settings.toolsets)
     return operations
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import resource
 import socket
 import threading
@@ -127,12 +128,25 @@ class _Uvicorn(uvicorn.Server):
             yield
 
 
+class BindError(OSError):
+    """The address cannot be listened on (in use, not this machine's, or not allowed)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on such sockets (else ~40 ms a response)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fix = (
+            "choose another --port (0 picks a free one), or stop what listens there"
+            if exc.errno == errno.EADDRINUSE
+            else "choose another --host or --port"
+        )
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock
@@ -154,6 +168,7 @@ class UvicornServer:
         self.started = threading.Event()
         self._config = {
             "log_level": "warning",
+            "log_config": None,  # uvicorn's records go to the process's handlers (JSON lines: logs.py)
             "access_log": False,
             "timeout_graceful_shutdown": 5,
             "http": guarded(limits or ConnectionLimits()),

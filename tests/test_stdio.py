@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
+from .support import EXE, env
+
 pytestmark = pytest.mark.anyio
-
-EXE = str(Path(sys.executable).with_name("relatel-mcp"))
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
-    return {**base, **extra}
 
 
 async def test_stdio_subprocess_serves_the_catalogue_and_calls_upstream(sandbox):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
 
-from .common import Args, Endpoint, Id, Limit, Phone, Timestamp, Uuid
+from .common import Args, Destination, Endpoint, Id, Limit, Phone, Timestamp, Uuid
 
 
 class ListCalls(Args):
@@ -26,7 +26,7 @@ class ByUuid(Args):
 
 
 class InitiateCall(Args):
-    to_number: Phone
+    to_number: Destination
     restrict_to: Literal["web_call", "mobile"] | None = None
     # The contract types it as a string; agents know it as a reception's integer id.
     cloak_reception_id: Annotated[Id, PlainSerializer(str)] | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -125,7 +125,12 @@ def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
 
 _ENDPOINT = re.compile(r"[A-Za-z]+#[0-9]+")  # ASCII only: Unicode digits are not sent as typed
 
+# Any plausible number: what is stored and searched for (contacts, filters, account data).
 Phone = Annotated[str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string"})]
+# A number in an allocated range: what is dialled. (Numbers an SMS reaches come from the account.)
+Destination = Annotated[
+    str, BeforeValidator(partial(phones.normalize, strict=True)), WithJsonSchema({"type": "string"})
+]
 Endpoint = Annotated[
     str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#[0-9]+$"})
 ]

@@ -12,9 +12,11 @@ class ListContacts(Args):
 
 
 class CreateContact(Args):
-    name: Name
-    number: Phone
+    name: Name | None = None
+    number: Phone | None = None
     email: Email | None = None
+
+    at_least_one = ("name", "number")  # the contract requires neither; a contact is someone
 
 
 class UpdateContact(Args):

@@ -54,6 +54,8 @@ class Audit:
         self.channel: str | None = None
         self.sent = False
         self.intent: int | None = None  # the id of the record written just before sending
+        self.decision: str | None = None  # what became of the call, for its log line too
+        self.status: int | None = None
 
     async def intend(self) -> None:
         """Just before the request leaves: its record (StoreUnavailable means it must not leave)."""
@@ -65,6 +67,7 @@ class Audit:
         self, decision: str, channel: str | None = None, status: int | None = None, detail: Any = None
     ) -> None:
         """A whole attempt that sent nothing, or the outcome of a send."""
+        self.decision, self.status = decision, status
         if not self.op.gated:
             return
         record = self._record(decision, channel, status, detail)

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from ..store import private_directory
+from .settings import PolicyError
+
+MIN_SECRET_BYTES = 32
 
 
 class Sealer:
     def __init__(self, key: bytes) -> None:
-        if len(key) < 32:
-            raise ValueError("the sealing secret must be at least 32 bytes")
+        if len(key) < MIN_SECRET_BYTES:
+            raise ValueError(f"the sealing secret must be at least {MIN_SECRET_BYTES} bytes")
         self._key = key
 
     def seal(self, payload: dict[str, Any]) -> str:
@@ -48,6 +51,11 @@ class Sealer:
 def load_secret(state_dir: Path, env_value: str | None) -> bytes:
     """RELATEL_MCP_SECRET (share it between replicas), else a key generated once in the state dir."""
     if env_value:
+        if len(env_value.encode()) < MIN_SECRET_BYTES:
+            raise PolicyError(
+                f"RELATEL_MCP_SECRET must be at least {MIN_SECRET_BYTES} characters (e.g. the output of "
+                "`openssl rand -hex 32`), or unset it to let the server generate one in its state directory"
+            )
         return env_value.encode()
     path = private_directory(state_dir) / "secret.key"
     if not path.exists():

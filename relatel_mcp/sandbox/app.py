@@ -26,6 +26,8 @@ Interpretations where the contract is silent:
   a call's `voice_mail` is shown under the same rule (null for a colleague's personal voicemail).
 - Call recordings carry a sound URL (/api/v2/call_recordings/N/sound) that the sandbox does not
   serve: the contract has no such operation.
+- A contact needs a name or a number (the contract requires neither field; a contact with neither
+  is refused with 422 on both).
 - Both cancellation orders resolve an M2M subscription by `subscription_id` or `phone_number`.
 - A request body that is not JSON gets 400; `to_number` may be a JSON number (the seed example is).
 """

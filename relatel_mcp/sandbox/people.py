@@ -196,16 +196,18 @@ def send_employee_group_message(ctx: Ctx) -> Any:
 
 # ---------------------------------------------------------------------------------------------- contacts
 
-CONTACT_FIELDS: Spec = {"name": (present, True), "number": (phone, True), "email": (nullable(email), False)}
+CONTACT_FIELDS: Spec = {"name": (present, False), "number": (phone, False), "email": (nullable(email), False)}
 
 
 def create_contact(ctx: Ctx) -> Any:
     fields = validate(unwrap(ctx.body, "contact"), CONTACT_FIELDS)
+    if not fields.get("name") and not fields.get("number"):
+        raise invalid({"name": ["can't be blank"], "number": ["can't be blank"]})
     new_id = ctx.state.new_id("contacts")
     ctx.company.contacts[new_id] = {
         "id": new_id,
-        "name": fields["name"],
-        "number": fields["number"],
+        "name": fields.get("name"),
+        "number": fields.get("number"),
         "email": fields.get("email"),
     }
     return {"contact": contact_json(ctx, ctx.company.contacts[new_id])}
