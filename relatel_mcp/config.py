@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .policy.settings import Policy, default_state_dir
+from .policy.settings import Policy, default_state_dir, load_policy
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
 
@@ -59,6 +59,28 @@ class Settings:
                 "or try the server without an account: relatel-mcp serve --sandbox"
             )
         return self.token
+
+
+def load_settings(
+    *,
+    config: Path | None = None,
+    toolsets: str | Iterable[str] | None = None,
+    base_url: str | None = None,
+    state_dir: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    **policy: Any,
+) -> Settings:
+    """The settings the server runs with: the environment, the policy file (`config`, else
+    RELATEL_MCP_CONFIG) and `policy` overrides of it (costly, destructive, read_only, dry_run;
+    None keeps the file's value). The command line and the Toolkit both start here."""
+    path = config or (Path(env["RELATEL_MCP_CONFIG"]) if env.get("RELATEL_MCP_CONFIG") else None)
+    return Settings.from_env(
+        env,
+        base_url=base_url,
+        toolsets=_set(toolsets) if isinstance(toolsets, str) else frozenset(toolsets or ()) or None,
+        policy=load_policy(path, **policy),
+        state_dir=state_dir,
+    )
 
 
 def _number(

@@ -104,16 +104,6 @@ class Gate:
         self.approvals = approvals if approvals is not None else Approvals()
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
-    def hides(self, op: Operation) -> bool:
-        return self.policy.read_only and op.kind != "read"
-
-    def offered(self, op: Operation, *, human: bool) -> bool:
-        """Is the tool worth listing to a client: could a call of it ever be let through?"""
-        mode = self.policy.mode(op.kind)
-        if self.hides(op) or mode == "deny":
-            return False
-        return mode != "confirm" or human or self.policy.dry_run
-
     async def authorize(
         self, op: Operation, args: Args, account: str, channel: Channel, token: str | None, read: Reader
     ) -> Approval | types.InputRequiredResult:
@@ -145,7 +135,7 @@ class Gate:
     # ------------------------------------------------------------------ checks
 
     def _mode(self, op: Operation) -> str | None:
-        if self.hides(op):
+        if self.policy.hides(op.kind):
             raise _refused(f"{op.name} changes the account, and this server runs in read-only mode.")
         mode = self.policy.mode(op.kind)
         if mode == "deny":
