@@ -7,6 +7,7 @@ the MCP API keys the tests use are looked for too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -73,6 +74,8 @@ class ScanningHandler(logging.Handler):
 
 
 def scan_result(hygiene: Hygiene, result: Any) -> Any:
+    """An MCP result, or a Toolkit's (JSON-able data)."""
     hygiene.results += 1
-    hygiene.scan("a result", result.model_dump_json(by_alias=True))
+    text = json.dumps(result) if isinstance(result, dict) else result.model_dump_json(by_alias=True)
+    hygiene.scan("a result", text)
     return result

@@ -23,6 +23,7 @@ from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
 from relatel_mcp.server import build_server, services
 from relatel_mcp.serving import UvicornServer
+from relatel_mcp.toolkit import Toolkit
 from relatel_mcp.transports import HttpOptions, http_app
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
@@ -62,6 +63,25 @@ async def connect(
         Client(build_server(config, shared), mode=mode, **client_options) as session,
     ):
         yield session
+
+
+def toolkit_for(
+    base_url: str, approve: Any = None, *, policy: Policy | None = None, **settings: Any
+) -> Toolkit:
+    """A Toolkit with the server's settings, against the sandbox (see `settings_for`)."""
+    return Toolkit(settings_for(base_url, policy=policy, **settings), approve=approve)
+
+
+class Human:
+    """An app's `approve`: records every confirmation it is shown and answers `answer`."""
+
+    def __init__(self, answer: Any = True) -> None:
+        self.answer = answer
+        self.asked: list[Any] = []
+
+    def __call__(self, confirmation: Any) -> Any:
+        self.asked.append(confirmation)
+        return self.answer
 
 
 @contextmanager
