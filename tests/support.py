@@ -21,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
+from relatel_mcp.policy.store import Store
 from relatel_mcp.server import build_server, services
 from relatel_mcp.serving import UvicornServer
 from relatel_mcp.toolkit import Toolkit
@@ -70,6 +71,15 @@ def toolkit_for(
 ) -> Toolkit:
     """A Toolkit with the server's settings, against the sandbox (see `settings_for`)."""
     return Toolkit(settings_for(base_url, policy=policy, **settings), approve=approve)
+
+
+def decisions(toolkit: Toolkit) -> list[tuple[str, str | None]]:
+    """The audit records of the toolkit's state directory, oldest first: (decision, channel)."""
+    store = Store(toolkit.settings.state_dir)
+    try:
+        return [(r["decision"], r["channel"]) for r in reversed(store.recent(20))]
+    finally:
+        store.close()
 
 
 class Human:

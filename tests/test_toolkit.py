@@ -19,25 +19,15 @@ from relatel_mcp import Confirmation, Toolkit
 from relatel_mcp.config import ConfigError
 from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
-from relatel_mcp.policy.store import Store
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
-from .support import ALLOW, Human, answering, connect, sent, toolkit_for
+from .support import ALLOW, Human, answering, connect, decisions, sent, toolkit_for
 
 pytestmark = pytest.mark.anyio
 
 CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
 GROUP_SMS = ("send_employee_group_sms", {"employee_group_id": 1, "body": "Møde kl. 14 i kantinen"})
 DIAL = ("POST", "/api/v2/switch/dial")
-
-
-def audit(toolkit: Toolkit) -> list[tuple[str, str | None]]:
-    """The audit records of the toolkit's state directory, oldest first: (decision, channel)."""
-    store = Store(toolkit.settings.state_dir)
-    try:
-        return [(r["decision"], r["channel"]) for r in reversed(store.recent(20))]
-    finally:
-        store.close()
 
 
 # ------------------------------------------------------------------ the same tools, the same results
@@ -73,8 +63,7 @@ async def test_the_voicemail_recording_comes_back_as_json_able_audio(sandbox):
     json.dumps(data)
     assert data["audio"]["mime_type"] == "audio/mpeg" and "bytes" in data["text"]
     assert (
-        base64.b64decode(data["audio"]["base64"])
-        == sandbox.api().get("/api/v2/voice_mails/1/sound").content
+        base64.b64decode(data["audio"]["base64"]) == sandbox.api().get("/api/v2/voice_mails/1/sound").content
     )
 
 
@@ -92,7 +81,7 @@ async def test_a_yes_sends_the_call_once_after_the_gates_question(sandbox):
     assert confirmation.question.startswith("Place a real phone call to +45 28 11 44 77?")
     assert "the contact's name there: «Peter Vestergaard (Vestkyst VVS)»" in confirmation.question
     assert sent(sandbox) == [DIAL] and len(sandbox.outbox()) == 1
-    assert audit(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
+    assert decisions(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
 
 
 async def test_the_question_is_the_one_an_mcp_client_shows_its_user(sandbox):
@@ -111,7 +100,7 @@ async def test_a_no_sends_nothing_and_is_the_error_contract(sandbox):
     assert result["is_error"] is True and result["error"]["code"] == "declined"
     assert "nothing was sent" in result["error"]["message"]
     assert sent(sandbox) == [] and sandbox.outbox() == []
-    assert audit(toolkit) == [("asked", "elicitation"), ("declined", None)]
+    assert decisions(toolkit) == [("asked", "elicitation"), ("declined", None)]
 
 
 async def slow(confirmation: Confirmation) -> bool:
@@ -180,7 +169,7 @@ async def test_without_approve_gated_tools_are_not_listed_and_are_refused(sandbo
     assert "initiate_call" not in {t["name"] for t in toolkit.anthropic_tools()}
     result = await toolkit.call(*CALL)
     assert result["error"]["code"] == "refused" and "cannot ask its user" in result["error"]["message"]
-    assert sent(sandbox) == [] and audit(toolkit) == [("refused", None)]
+    assert sent(sandbox) == [] and decisions(toolkit) == [("refused", None)]
 
 
 async def test_preview_mode_without_approve_is_the_operators_opt_in_as_over_mcp(sandbox):
