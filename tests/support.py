@@ -21,7 +21,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.store import Store
 from relatel_mcp.server import build_server, services
 from relatel_mcp.serving import UvicornServer
 from relatel_mcp.toolkit import Toolkit
@@ -73,13 +72,12 @@ def toolkit_for(
     return Toolkit(settings_for(base_url, policy=policy, **settings), approve=approve)
 
 
-def decisions(toolkit: Toolkit) -> list[tuple[str, str | None]]:
-    """The audit records of the toolkit's state directory, oldest first: (decision, channel)."""
-    store = Store(toolkit.settings.state_dir)
-    try:
-        return [(r["decision"], r["channel"]) for r in reversed(store.recent(20))]
-    finally:
-        store.close()
+async def decisions(toolkit: Toolkit) -> list[tuple[str, str | None]]:
+    """The toolkit's audit records, oldest first, as (decision, channel): read the way an operator's
+    MCP client reads them (`relatel://audit`), from the same state directory and account."""
+    settings = toolkit.settings
+    async with connect(settings.base_url, state_dir=settings.state_dir) as session:
+        return [(r["decision"], r["channel"]) for r in reversed(await audit_log(session))]
 
 
 class Human:

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from agents import Agent, FunctionTool, ModelResponse, RunConfig, Runner, Usage
+from agents import Agent, FunctionTool, ModelResponse, RunConfig, RunContextWrapper, Runner, Usage
 from agents.models.interface import Model
+from agents.tool_context import ToolContext
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
 from relatel_mcp import Toolkit, catalog
@@ -114,7 +115,7 @@ async def test_an_agent_looks_up_a_contact_and_places_the_call_after_one_approva
     assert json.loads(result.final_output) == {"message": "Call initiated successfully"}
     assert sent(sandbox) == [DIAL]
     assert [(m["kind"], m["to_number"]) for m in sandbox.outbox()] == [("call", "4528114477")]
-    assert decisions(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
+    assert await decisions(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
 
 
 async def test_declined_in_the_sdk_nothing_is_sent(sandbox):
@@ -131,7 +132,7 @@ async def test_declined_in_the_sdk_nothing_is_sent(sandbox):
     result = await Runner.run(assistant, state, run_config=NO_TRACES)
     assert result.final_output == "Tool execution was not approved."  # the SDK's word to the model
     assert sent(sandbox) == [] and sandbox.outbox() == []
-    assert decisions(toolkit) == [("asked", "elicitation")]  # the question; no call ever followed
+    assert await decisions(toolkit) == [("asked", "elicitation")]  # the question; no call ever followed
 
 
 async def test_approving_a_tool_for_every_call_still_sends_only_the_call_that_was_asked(sandbox):
@@ -188,6 +189,27 @@ async def test_a_call_no_yes_could_allow_is_refused_without_asking(sandbox):
     assert result.interruptions == []
     assert json.loads(result.final_output)["error"]["code"] == "refused"
     assert sent(sandbox) == []
+
+
+async def test_the_tool_run_without_the_sdks_approval_or_for_other_arguments_sends_nothing(sandbox):
+    """Called directly (as a buggy or hostile loop might), not through an approved run."""
+    tool = next(t for t in toolkit_for(sandbox.url).openai_agents_tools() if t.name == "initiate_call")
+    asked = dial("+45 28 11 44 77", "c1").arguments
+    other = dial("+45 20 44 55 66", "c2").arguments
+    assert await tool.needs_approval(RunContextWrapper(context=None), json.loads(asked), "c1") is True
+    assert await tool.needs_approval(RunContextWrapper(context=None), json.loads(asked), "c2") is True
+
+    def run(call_id: str, arguments: str) -> Any:
+        context = ToolContext(
+            context=None, tool_name="initiate_call", tool_call_id=call_id, tool_arguments=arguments
+        )
+        return tool.on_invoke_tool(context, arguments)
+
+    unapproved = json.loads(await run("c1", asked))
+    swapped = json.loads(await run("c2", other))
+    assert unapproved["error"]["code"] == "declined" and "did not confirm" in unapproved["error"]["message"]
+    assert swapped["error"]["code"] == "declined" and "other arguments" in swapped["error"]["message"]
+    assert sent(sandbox) == [] and sandbox.outbox() == []
 
 
 def test_function_tools_keep_the_exported_strict_schema_and_ask_for_gated_tools_only(sandbox):

@@ -81,7 +81,7 @@ async def test_a_yes_sends_the_call_once_after_the_gates_question(sandbox):
     assert confirmation.question.startswith("Place a real phone call to +45 28 11 44 77?")
     assert "the contact's name there: «Peter Vestergaard (Vestkyst VVS)»" in confirmation.question
     assert sent(sandbox) == [DIAL] and len(sandbox.outbox()) == 1
-    assert decisions(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
+    assert await decisions(toolkit) == [("asked", "elicitation"), ("sent", "elicitation")]
 
 
 async def test_the_question_is_the_one_an_mcp_client_shows_its_user(sandbox):
@@ -100,7 +100,7 @@ async def test_a_no_sends_nothing_and_is_the_error_contract(sandbox):
     assert result["is_error"] is True and result["error"]["code"] == "declined"
     assert "nothing was sent" in result["error"]["message"]
     assert sent(sandbox) == [] and sandbox.outbox() == []
-    assert decisions(toolkit) == [("asked", "elicitation"), ("declined", None)]
+    assert await decisions(toolkit) == [("asked", "elicitation"), ("declined", None)]
 
 
 async def slow(confirmation: Confirmation) -> bool:
@@ -169,7 +169,7 @@ async def test_without_approve_gated_tools_are_not_listed_and_are_refused(sandbo
     assert "initiate_call" not in {t["name"] for t in toolkit.anthropic_tools()}
     result = await toolkit.call(*CALL)
     assert result["error"]["code"] == "refused" and "cannot ask its user" in result["error"]["message"]
-    assert sent(sandbox) == [] and decisions(toolkit) == [("refused", None)]
+    assert sent(sandbox) == [] and await decisions(toolkit) == [("refused", None)]
 
 
 async def test_preview_mode_without_approve_is_the_operators_opt_in_as_over_mcp(sandbox):

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp.types as types
 
 from .. import function_calling
 from ..catalog import Operation
+from ..toolkit import Toolkit
 
 try:
     from langchain_core.tools import StructuredTool
@@ -17,9 +18,6 @@ except ImportError as exc:  # pragma: no cover - the message is the point
     raise ImportError(
         "toolkit.langchain_tools() needs LangChain: pip install 'relatel-mcp[langchain]'"
     ) from exc
-
-if TYPE_CHECKING:
-    from ..toolkit import Toolkit
 
 
 def structured_tools(toolkit: Toolkit) -> list[StructuredTool]:

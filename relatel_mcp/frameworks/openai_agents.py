@@ -14,7 +14,7 @@ only if unchanged. A call that reaches the tool without a question of its own (a
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp.types as types
 
@@ -22,7 +22,7 @@ from .. import function_calling
 from ..catalog import Operation
 from ..errors import ToolError
 from ..pipeline import TOKEN_ARGUMENT
-from ..toolkit import Pending
+from ..toolkit import Pending, Toolkit
 
 try:
     from agents import FunctionTool, RunContextWrapper
@@ -31,9 +31,6 @@ except ImportError as exc:  # pragma: no cover - the message is the point
     raise ImportError(
         "toolkit.openai_agents_tools() needs the OpenAI Agents SDK: pip install 'relatel-mcp[openai-agents]'"
     ) from exc
-
-if TYPE_CHECKING:
-    from ..toolkit import Toolkit
 
 
 def function_tools(toolkit: Toolkit) -> list[FunctionTool]:
@@ -69,19 +66,20 @@ async def _invoke(
     if not asks:
         return await toolkit.call(op.name, text)
     waited = toolkit._answered(ctx.tool_call_id)
-    if isinstance(waited, Pending):
-        return await toolkit._finish(waited, ctx.is_tool_approved(op.name, ctx.tool_call_id) is True)
-    if waited is not None:  # round one's answer (invalid, refused): nothing was asked
+    if isinstance(waited, dict):  # round one's answer (invalid, refused): nothing was asked
         return waited
     try:
-        toolkit._parse(op.name, text)
+        _, given = toolkit._parse(op.name, text)
     except ToolError as error:
         return toolkit._error(error)
-    return toolkit._error(
-        ToolError(
-            "declined",
-            f"{op.name} reached the tool without a question of its own to the user (approved for "
-            "every call, or in another run); nothing was sent.",
-            hint="Each costly or destructive call is approved on its own, after its question is shown.",
+    given.pop(TOKEN_ARGUMENT, None)
+    if waited is None or waited.arguments != given:
+        return toolkit._error(
+            ToolError(
+                "declined",
+                f"{op.name} reached the tool without a question of its own to the user (approved for "
+                "every call, in another run, or for other arguments); nothing was sent.",
+                hint="Each costly or destructive call is approved on its own, after its question is shown.",
+            )
         )
-    )
+    return await toolkit._finish(waited, ctx.is_tool_approved(op.name, ctx.tool_call_id) is True)

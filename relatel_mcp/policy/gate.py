@@ -5,7 +5,8 @@ kill switch, the destination allow-list and premium-rate block, the daily budget
 behind the token, and then a yes through the best channel the client has:
 
 1. a human's answer to a form: 2025-11-25 `elicitation/create` on the back-channel, or a
-   2026-07-28 `InputRequiredResult` whose request state is sealed to this exact call;
+   2026-07-28 `InputRequiredResult` whose request state is sealed to this exact call (the rounds
+   a chat app's Toolkit goes through too: its `approve`, or an Agents SDK approval, is the human);
 2. a human's answer on an approval page (URL-mode elicitation), where the client can open a URL
    but not show a form;
 3. only in `preview` mode, the agent's own yes: the first call returns the question and a sealed
