@@ -14,7 +14,7 @@ from ..toolkit import Toolkit
 
 try:
     from langchain_core.tools import StructuredTool
-except ImportError as exc:  # pragma: no cover - the message is the point
+except ImportError as exc:
     raise ImportError(
         "toolkit.langchain_tools() needs LangChain: pip install 'relatel-mcp[langchain]'"
     ) from exc

@@ -27,7 +27,7 @@ from ..toolkit import Pending, Toolkit
 try:
     from agents import FunctionTool, RunContextWrapper
     from agents.tool_context import ToolContext
-except ImportError as exc:  # pragma: no cover - the message is the point
+except ImportError as exc:
     raise ImportError(
         "toolkit.openai_agents_tools() needs the OpenAI Agents SDK: pip install 'relatel-mcp[openai-agents]'"
     ) from exc
