@@ -3,6 +3,7 @@
 relatel-mcp                      serve MCP over stdio (RELATEL_TOKEN, RELATEL_BASE_URL)
 relatel-mcp serve --sandbox      the same, against a built-in simulated Relatel account
 relatel-mcp tools                print the catalogue
+relatel-mcp export --format F    print the tool definitions for function calling (or MCP) as JSON
 relatel-mcp audit                print the latest audit records
 relatel-mcp sandbox --port P     run the simulated Relatel API on its own
 """
@@ -25,19 +26,19 @@ from typing import Any
 
 import anyio
 
-from . import __version__, catalog, logs
+from . import __version__, catalog, function_calling, logs
 from .catalog import CatalogError
-from .config import ConfigError, Settings, flag
-from .policy import PolicyError, load_policy
+from .config import ConfigError, Settings, flag, load_settings
+from .policy import PolicyError
 from .policy.settings import ALIASES, MODES, default_state_dir
 from .sanitize import clean_data
-from .server import services
+from .server import described_tools, offered, services
 from .serving import BindError, ConnectionLimits, UvicornServer, raise_file_limit
 from .store import open_store
 from .transports import HttpOptions, describe, http_app
 
 SANDBOX_TOKEN = "sandbox-admin"
-COMMANDS = ("serve", "tools", "audit", "sandbox")
+COMMANDS = ("serve", "tools", "export", "audit", "sandbox")
 
 
 # What a user can fix: each says which setting to change. Anything else is a bug, with its traceback.
@@ -171,26 +172,26 @@ def _parser() -> argparse.ArgumentParser:
         help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
     )
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
-    serve.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
-    serve.add_argument("--config", type=Path, help="policy file, TOML (env RELATEL_MCP_CONFIG)")
-    modes = (*MODES, *ALIASES)
-    serve.add_argument(
-        "--costly", choices=modes, help="how calls, SMS and orders are confirmed (default confirm)"
-    )
-    serve.add_argument("--destructive", choices=modes, help="how deletes are confirmed (default confirm)")
-    serve.add_argument("--read-only", action="store_true", default=None, help="hide and refuse every change")
-    serve.add_argument(
-        "--dry-run",
-        action="store_true",
-        default=None,
-        help="costly and destructive tools return the request instead",
-    )
+    _policy_options(serve)
     _state_dir_option(serve)
     serve.set_defaults(run=_serve)
 
     tools = commands.add_parser("tools", help="print the tool catalogue")
     tools.add_argument("--markdown", action="store_true", help="as the Markdown table in README.md")
     tools.set_defaults(run=_tools)
+
+    export = commands.add_parser(
+        "export", help="print the tool definitions for function calling (or MCP) as a JSON array"
+    )
+    export.add_argument("--format", choices=tuple(function_calling.FORMATS), required=True)
+    export.add_argument(
+        "--with-approval",
+        action="store_true",
+        help="include the costly and destructive tools: the app asks its user before each "
+        "(Toolkit(approve=...)); without it they are left out, as for an MCP client that cannot ask",
+    )
+    _policy_options(export)
+    export.set_defaults(run=_export, base_url=None, state_dir=None)
 
     audit = commands.add_parser(
         "audit", help="print the latest audit records (costly and destructive attempts)"
@@ -217,6 +218,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    """Which tools, and how their calls are confirmed: shared by serve and export."""
+    parser.add_argument("--toolsets", help="comma-separated toolsets to offer (env RELATEL_MCP_TOOLSETS)")
+    parser.add_argument("--config", type=Path, help="policy file, TOML (env RELATEL_MCP_CONFIG)")
+    modes = (*MODES, *ALIASES)
+    parser.add_argument(
+        "--costly", choices=modes, help="how calls, SMS and orders are confirmed (default confirm)"
+    )
+    parser.add_argument("--destructive", choices=modes, help="how deletes are confirmed (default confirm)")
+    parser.add_argument("--read-only", action="store_true", default=None, help="hide and refuse every change")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="costly and destructive tools return the request instead",
+    )
+
+
 def _state_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir", type=Path, help="budgets, tokens and audit (env RELATEL_MCP_STATE_DIR)"
@@ -228,22 +247,20 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace, state_dir: Path, sandbox: bool = False) -> Settings:
-    toolsets = frozenset(t.strip() for t in args.toolsets.split(",")) if args.toolsets else None
-    config = args.config or (
-        Path(os.environ["RELATEL_MCP_CONFIG"]) if os.environ.get("RELATEL_MCP_CONFIG") else None
-    )
-    policy = load_policy(
-        config,
+def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: bool = False) -> Settings:
+    # A sandbox trial keeps its state to itself: a shared store only when --store names one.
+    env = {k: v for k, v in os.environ.items() if not (sandbox and k == "RELATEL_MCP_STORE")}
+    return load_settings(
+        config=args.config,
+        toolsets=args.toolsets,
+        base_url=args.base_url,
+        state_dir=state_dir,
+        store=getattr(args, "store", None),
+        env=env,
         costly=args.costly,
         destructive=args.destructive,
         read_only=args.read_only,
         dry_run=args.dry_run,
-    )
-    # A sandbox trial keeps its state to itself: a shared store only when --store names one.
-    env = {k: v for k, v in os.environ.items() if not (sandbox and k == "RELATEL_MCP_STORE")}
-    return Settings.from_env(
-        env, base_url=args.base_url, toolsets=toolsets, policy=policy, state_dir=state_dir, store=args.store
     )
 
 
@@ -368,6 +385,12 @@ def tools_markdown() -> list[str]:
         needs = ", ".join(op.requires) or ""
         lines.append(f"| `{op.name}` | {op.kind} | `{op.method} {op.path}` | {needs} | {op.description} |")
     return lines
+
+
+def _export(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    tools = offered(described_tools(settings), settings.policy, human=args.with_approval)
+    print(json.dumps(function_calling.export(tools, args.format), indent=2, ensure_ascii=False))
 
 
 def _audit(args: argparse.Namespace) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .policy.settings import Policy, default_state_dir
+from .policy.settings import Policy, default_state_dir, load_policy
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
 
@@ -120,6 +120,30 @@ def flag(env: Mapping[str, str], name: str) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name} must be true or false (1 or 0), not {raw!r}")
+
+
+def load_settings(
+    *,
+    config: Path | None = None,
+    toolsets: str | Iterable[str] | None = None,
+    base_url: str | None = None,
+    state_dir: Path | None = None,
+    store: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    **policy: Any,
+) -> Settings:
+    """The settings the server runs with: the environment, the policy file (`config`, else
+    RELATEL_MCP_CONFIG) and `policy` overrides of it (costly, destructive, read_only, dry_run;
+    None keeps the file's value). The command line and the Toolkit both start here."""
+    path = config or (Path(env["RELATEL_MCP_CONFIG"]) if env.get("RELATEL_MCP_CONFIG") else None)
+    return Settings.from_env(
+        env,
+        base_url=base_url,
+        toolsets=_set(toolsets) if isinstance(toolsets, str) else frozenset(toolsets or ()) or None,
+        policy=load_policy(path, **policy),
+        state_dir=state_dir,
+        store=store,
+    )
 
 
 def _number(

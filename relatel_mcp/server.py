@@ -25,7 +25,7 @@ from .client import RelatelClient, RetryPolicy, Tenant
 from .config import ConfigError, Settings
 from .errors import ToolError
 from .pipeline import Pipeline
-from .policy import Channel, Gate, open_gate
+from .policy import Channel, Gate, Policy, open_gate
 from .policy.gate import PageHost
 from .ratelimit import RateLimiter
 from .sanitize import clean_data
@@ -42,6 +42,7 @@ INSTRUCTIONS = (
 AUDIT_URI = "relatel://audit"
 
 TenantOf = Callable[[ServerRequestContext], Tenant]
+Described = list[tuple[Operation, types.Tool]]
 PagesOf = Callable[[ServerRequestContext], PageHost | None]
 
 
@@ -89,6 +90,31 @@ def visible_operations(settings: Settings) -> tuple[Operation, ...]:
     return operations
 
 
+def described_tools(settings: Settings) -> Described:
+    """Every tool of the chosen toolsets, as the policy shapes it: a preview opt-in adds the
+    `confirmation_token` argument, a dry run drops the output schema of the gated tools."""
+    policy = settings.policy
+    return [
+        (op, op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated)))
+        for op in visible_operations(settings)
+    ]
+
+
+def offered(tools: Described, policy: Policy, *, human: bool) -> Described:
+    """The tools a client is offered: a tool that needs a human's yes only where one can be asked."""
+    return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human)]
+
+
+def pipeline_for(settings: Settings, services: Services) -> Pipeline:
+    return Pipeline(
+        services.client,
+        services.gate,
+        services.accounts,
+        max_result_bytes=settings.max_result_bytes,
+        secrets=services.secrets,
+    )
+
+
 def build_server(
     settings: Settings,
     services: Services,
@@ -103,15 +129,9 @@ def build_server(
     if pages_of is None:
         pages_of = lambda ctx: services.loopback  # noqa: E731
     gate, accounts = services.gate, services.accounts
-    operations = {op.name: op for op in visible_operations(settings)}
-    policy = gate.policy
-    tools = [
-        (op, op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated)))
-        for op in operations.values()
-    ]
-    pipeline = Pipeline(
-        services.client, gate, accounts, max_result_bytes=settings.max_result_bytes, secrets=services.secrets
-    )
+    tools = described_tools(settings)
+    operations = {op.name: op for op, _ in tools}
+    pipeline = pipeline_for(settings, services)
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -119,14 +139,14 @@ def build_server(
         # Only what this client could ever get through: a gated tool that needs a human's yes is
         # left out for a client that cannot ask its user. A call to it anyway is refused, saying why.
         human = any(_reach(ctx, pages_of(ctx)))
-        return types.ListToolsResult(tools=[tool for op, tool in tools if gate.offered(op, human=human)])
+        return types.ListToolsResult(tools=[tool for _, tool in offered(tools, gate.policy, human=human)])
 
     async def call_tool(
         ctx: ServerRequestContext, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         op = operations.get(params.name)
         if op is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=_unknown_tool(params.name, operations))
+            raise MCPError(code=types.INVALID_PARAMS, message=unknown_tool(params.name, operations))
         channel = channel_of(ctx, params, pages_of(ctx))
         return await pipeline.call(op, params.arguments, tenant_of(ctx), channel)
 
@@ -218,7 +238,7 @@ def channel_of(
     return Channel(form=form, url=url, elicit=elicit, elicit_url=elicit_url, completed=completed, pages=pages)
 
 
-def _unknown_tool(name: str, operations: dict[str, Operation]) -> str:
+def unknown_tool(name: str, operations: dict[str, Operation]) -> str:
     close = difflib.get_close_matches(name, operations, n=3)
     suggestion = f" Did you mean {', '.join(close)}?" if close else ""
-    return f"Unknown tool {name[:80]!r}.{suggestion} tools/list shows the tools this server offers."
+    return f"Unknown tool {name[:80]!r}.{suggestion} The tool list shows the tools this server offers."

@@ -12,6 +12,7 @@ import pytest
 from mcp import Client
 
 from relatel_mcp.sandbox import SandboxServer, SandboxState
+from relatel_mcp.toolkit import Toolkit
 
 from .hygiene import Hygiene, ScanningHandler, scan_result
 from .stores import BACKEND, STORES
@@ -36,7 +37,7 @@ def test_store() -> Iterator[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def hygiene() -> Iterator[Hygiene]:
-    """Scan every MCP result and every log line (at DEBUG) of the session for credentials."""
+    """Scan every MCP and Toolkit result and every log line (at DEBUG) of the session for credentials."""
     found = Hygiene()
     handler = ScanningHandler(found)
     root = logging.getLogger()
@@ -44,6 +45,7 @@ def hygiene() -> Iterator[Hygiene]:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     original_call, original_read = Client.call_tool, Client.read_resource
+    original_toolkit_call = Toolkit.call
 
     async def call_tool(self: Client, *args: Any, **kwargs: Any) -> Any:
         return scan_result(found, await original_call(self, *args, **kwargs))
@@ -51,11 +53,16 @@ def hygiene() -> Iterator[Hygiene]:
     async def read_resource(self: Client, *args: Any, **kwargs: Any) -> Any:
         return scan_result(found, await original_read(self, *args, **kwargs))
 
+    async def toolkit_call(self: Toolkit, *args: Any, **kwargs: Any) -> Any:
+        return scan_result(found, await original_toolkit_call(self, *args, **kwargs))
+
     Client.call_tool, Client.read_resource = call_tool, read_resource  # type: ignore[method-assign]
+    Toolkit.call = toolkit_call  # type: ignore[method-assign]
     try:
         yield found
     finally:
         Client.call_tool, Client.read_resource = original_call, original_read  # type: ignore[method-assign]
+        Toolkit.call = original_toolkit_call  # type: ignore[method-assign]
         root.removeHandler(handler)
         root.setLevel(previous)
 

@@ -7,6 +7,7 @@ the MCP API keys the tests use are looked for too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -77,6 +78,8 @@ def scan_stderr(hygiene: Hygiene, where: str, stderr: str) -> None:
 
 
 def scan_result(hygiene: Hygiene, result: Any) -> Any:
+    """An MCP result, or a Toolkit's (JSON-able data)."""
     hygiene.results += 1
-    hygiene.scan("a result", result.model_dump_json(by_alias=True))
+    text = json.dumps(result) if isinstance(result, dict) else result.model_dump_json(by_alias=True)
+    hygiene.scan("a result", text)
     return result

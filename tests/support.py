@@ -25,6 +25,7 @@ from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
 from relatel_mcp.server import build_server, services
 from relatel_mcp.serving import UvicornServer
+from relatel_mcp.toolkit import Toolkit
 from relatel_mcp.transports import HttpOptions, http_app
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
@@ -67,6 +68,33 @@ async def connect(
         Client(build_server(config, shared), mode=mode, **client_options) as session,
     ):
         yield session
+
+
+def toolkit_for(
+    base_url: str, approve: Any = None, *, policy: Policy | None = None, **settings: Any
+) -> Toolkit:
+    """A Toolkit with the server's settings, against the sandbox (see `settings_for`)."""
+    return Toolkit(settings_for(base_url, policy=policy, **settings), approve=approve)
+
+
+async def decisions(toolkit: Toolkit) -> list[tuple[str, str | None]]:
+    """The toolkit's audit records, oldest first, as (decision, channel): read the way an operator's
+    MCP client reads them (`relatel://audit`), from the same state directory and account."""
+    settings = toolkit.settings
+    async with connect(settings.base_url, state_dir=settings.state_dir) as session:
+        return [(r["decision"], r["channel"]) for r in reversed(await audit_log(session))]
+
+
+class Human:
+    """An app's `approve`: records every confirmation it is shown and answers `answer`."""
+
+    def __init__(self, answer: Any = True) -> None:
+        self.answer = answer
+        self.asked: list[Any] = []
+
+    def __call__(self, confirmation: Any) -> Any:
+        self.asked.append(confirmation)
+        return self.answer
 
 
 @contextmanager

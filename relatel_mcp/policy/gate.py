@@ -5,7 +5,8 @@ kill switch, the destination allow-list and premium-rate block, the daily budget
 behind the token, and then a yes through the best channel the client has:
 
 1. a human's answer to a form: 2025-11-25 `elicitation/create` on the back-channel, or a
-   2026-07-28 `InputRequiredResult` whose request state is sealed to this exact call;
+   2026-07-28 `InputRequiredResult` whose request state is sealed to this exact call (the rounds
+   a chat app's Toolkit goes through too: its `approve`, or an Agents SDK approval, is the human);
 2. a human's answer on an approval page (URL-mode elicitation), where the client can open a URL
    but not show a form;
 3. only in `preview` mode, the agent's own yes: the first call returns the question and a sealed
@@ -97,16 +98,6 @@ class Gate:
         self.approvals = Approvals(store)
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
-    def hides(self, op: Operation) -> bool:
-        return self.policy.read_only and op.kind != "read"
-
-    def offered(self, op: Operation, *, human: bool) -> bool:
-        """Is the tool worth listing to a client: could a call of it ever be let through?"""
-        mode = self.policy.mode(op.kind)
-        if self.hides(op) or mode == "deny":
-            return False
-        return mode != "confirm" or human or self.policy.dry_run
-
     async def authorize(
         self, op: Operation, args: Args, account: str, channel: Channel, token: str | None, read: Reader
     ) -> Approval | types.InputRequiredResult:
@@ -138,7 +129,7 @@ class Gate:
     # ------------------------------------------------------------------ checks
 
     def _mode(self, op: Operation) -> str | None:
-        if self.hides(op):
+        if self.policy.hides(op.kind):
             raise _refused(f"{op.name} changes the account, and this server runs in read-only mode.")
         mode = self.policy.mode(op.kind)
         if mode == "deny":

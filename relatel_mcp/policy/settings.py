@@ -78,6 +78,23 @@ class Policy:
         """Does a call of this kind take a `confirmation_token` (the agent confirms)?"""
         return self.mode(kind) == "preview" and not self.dry_run
 
+    def asks(self, kind: str) -> bool:
+        """Does a call of this kind wait for a yes (a human's, or in preview mode the agent's)?"""
+        return self.mode(kind) in ("confirm", "preview") and not self.dry_run
+
+    def hides(self, kind: str) -> bool:
+        """Read-only mode: every kind but reads is hidden and refused."""
+        return self.read_only and kind != "read"
+
+    def offers(self, kind: str, *, human: bool) -> bool:
+        """Is a tool of this kind worth listing to a client: could a call of it ever be let through?
+
+        `human`: the client has a way to ask its user (MCP elicitation, an app's approval)."""
+        mode = self.mode(kind)
+        if self.hides(kind) or mode == "deny":
+            return False
+        return mode != "confirm" or human or self.dry_run
+
 
 def load_policy(path: Path | None, **overrides: Any) -> Policy:
     policy = _from_file(path) if path is not None else Policy()

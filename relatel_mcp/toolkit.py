@@ -1,0 +1,262 @@
+"""`Toolkit`: the server's tools for chat assistants that call functions without MCP.
+
+The same tools, validation, gate, audit and error contract as the MCP server, because every call
+runs through the one `Pipeline` with the server's settings. Only the way to a human differs.
+
+The app's `approve` is its human rung. A call that needs a human's yes is answered in two rounds,
+exactly as a 2026-07-28 MCP client answers a form question: round one resolves the facts, refuses
+what no yes could allow (destinations, budget, kill switch) and returns the gate's question with a
+request state sealed to this call (tool, arguments, account, facts, expiry, single use);
+`approve` shows the question to the human; round two, after the yes, resolves the facts again and
+sends only if they are what the human saw. Without `approve`, such a tool is not listed and a call
+to it is refused, as for an MCP client that cannot ask its user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp.types as types
+
+from . import function_calling
+from .catalog import Operation
+from .client import Tenant
+from .config import Settings, load_settings
+from .errors import ToolError
+from .pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
+from .policy import Channel
+from .policy.gate import CONFIRM_KEY
+from .server import described_tools, offered, pipeline_for, services, unknown_tool
+
+if TYPE_CHECKING:
+    from agents import FunctionTool
+    from langchain_core.tools import StructuredTool
+
+log = logging.getLogger(__name__)
+Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one a model produced
+NO_HUMAN = Channel()
+ASK = Channel(modern=True, form=True)  # the question comes back sealed; the answer in round two
+MAX_WAITING = 1000  # questions kept for a later answer (agent runs interrupted for approval)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the human is asked before a costly or destructive call is sent."""
+
+    tool: str
+    arguments: dict[str, Any]  # exactly what is sent: validated and normalised
+    question: str  # the gate's own sentences about the facts it resolved, as MCP clients show them
+
+
+Approve = Callable[[Confirmation], bool | Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A call waiting for its human's answer, with the gate's sealed request state."""
+
+    op: Operation
+    arguments: dict[str, Any]
+    confirmation: Confirmation
+    state: str
+
+
+class Toolkit:
+    """The tools as function definitions for OpenAI, Anthropic and agent frameworks, and `call`.
+
+    `async with toolkit:` keeps one connection pool and state store open for many calls; without
+    it each call opens and closes its own."""
+
+    def __init__(self, settings: Settings, *, approve: Approve | None = None) -> None:
+        self.settings = settings
+        self.approve = approve
+        self._tenant = Tenant(settings.require_token())
+        self._tools = described_tools(settings)
+        self._operations = {op.name: op for op, _ in self._tools}
+        self._secrets = tuple(s for s in (settings.token, settings.secret) if s)
+        self._open: tuple[asyncio.AbstractEventLoop, Pipeline] | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._waiting: OrderedDict[str, Pending | dict[str, Any]] = OrderedDict()
+
+    @classmethod
+    def from_env(
+        cls, approve: Approve | None = None, toolsets: Iterable[str] | None = None, read_only: bool = False
+    ) -> Toolkit:
+        """The server's settings, token and policy (RELATEL_TOKEN, RELATEL_MCP_CONFIG, ...)."""
+        return cls(load_settings(toolsets=toolsets, read_only=read_only or None), approve=approve)
+
+    # ------------------------------------------------------------------ definitions
+
+    def tools(self, *, human: bool | None = None) -> list[tuple[Operation, types.Tool]]:
+        """The tools offered: those that need a human's yes only with a way to ask one (by
+        default, whether `approve` was given)."""
+        human = self.approve is not None if human is None else human
+        return offered(self._tools, self.settings.policy, human=human)
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        return function_calling.export(self.tools(), "openai")
+
+    def openai_responses_tools(self) -> list[dict[str, Any]]:
+        return function_calling.export(self.tools(), "openai-responses")
+
+    def anthropic_tools(self) -> list[dict[str, Any]]:
+        return function_calling.export(self.tools(), "anthropic")
+
+    def openai_agents_tools(self) -> list[FunctionTool]:
+        """OpenAI Agents SDK tools; the SDK's approval (`needs_approval`, then `state.approve`)
+        is the human rung, so they include the costly and destructive tools."""
+        from .frameworks.openai_agents import function_tools
+
+        return function_tools(self)
+
+    def langchain_tools(self) -> list[StructuredTool]:
+        from .frameworks.langchain import structured_tools
+
+        return structured_tools(self)
+
+    def confirmation_for(self, call_id: str) -> Confirmation | None:
+        """The question an interrupted agent run waits on for this tool call: show it to the human
+        before `state.approve(item)`."""
+        pending = self._waiting.get(call_id)
+        return pending.confirmation if isinstance(pending, Pending) else None
+
+    # ------------------------------------------------------------------ calls
+
+    async def call(self, name: str, arguments: Arguments = None) -> dict[str, Any]:
+        """Run a tool as the MCP server does: its result as JSON-able data (the structured result,
+        or the error contract with `is_error: true`), ready to go back to the model."""
+        try:
+            op, given = self._parse(name, arguments)
+        except ToolError as error:
+            return self._error(error)
+        if self.approve is None:
+            return self._data(await self._run(op, given, NO_HUMAN))
+        started = await self._start(op, given)
+        if not isinstance(started, Pending):
+            return started
+        return await self._finish(started, await self._ask(started.confirmation))
+
+    def call_sync(self, name: str, arguments: Arguments = None) -> dict[str, Any]:
+        """`call` for code without an event loop (each call opens its own connections)."""
+        return anyio.run(self.call, name, arguments)
+
+    async def __aenter__(self) -> Toolkit:
+        shared = await self._stack.enter_async_context(services(self.settings))
+        self._open = (asyncio.get_running_loop(), pipeline_for(self.settings, shared))
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._open = None
+        await self._stack.aclose()
+
+    # ------------------------------------------------------------------ the two rounds
+
+    async def _start(self, op: Operation, given: dict[str, Any]) -> dict[str, Any] | Pending:
+        """Round one: the result, or, where a human's yes is needed, the question (nothing sent)."""
+        result = await self._run(op, given, ASK)
+        if not isinstance(result, types.InputRequiredResult):
+            return self._data(result)
+        question = result.input_requests[CONFIRM_KEY].params.message
+        sent = validate(op, {k: v for k, v in given.items() if k != TOKEN_ARGUMENT}).upstream_fields()
+        return Pending(op, given, Confirmation(op.name, sent, question), result.request_state or "")
+
+    async def _finish(self, pending: Pending, approved: bool) -> dict[str, Any]:
+        """Round two: the human's answer. Sent only after a yes, and only for unchanged facts."""
+        answer = types.ElicitResult(
+            action="accept" if approved else "decline", content={CONFIRM_KEY: True} if approved else None
+        )
+        channel = Channel(
+            modern=True, form=True, request_state=pending.state, input_responses={CONFIRM_KEY: answer}
+        )
+        return self._data(await self._run(pending.op, pending.arguments, channel))
+
+    async def _run(
+        self, op: Operation, given: dict[str, Any], channel: Channel
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        async with self._pipeline() as pipeline:
+            return await pipeline.call(op, given, self._tenant, channel)
+
+    async def _ask(self, confirmation: Confirmation) -> bool:
+        """The app's answer: only `True` is a yes; no answer in time, or a failure, is a no."""
+        assert self.approve is not None
+        with anyio.move_on_after(self.settings.policy.elicit_timeout_seconds):
+            try:
+                if inspect.iscoroutinefunction(self.approve):
+                    answer = await self.approve(confirmation)
+                else:  # a sync approve (a terminal prompt) runs in a worker thread
+                    answer = await anyio.to_thread.run_sync(
+                        self.approve, confirmation, abandon_on_cancel=True
+                    )
+                    if inspect.isawaitable(answer):
+                        answer = await answer
+            except Exception as exc:
+                log.warning("approve failed (%s); taken as a no", type(exc).__name__)
+                return False
+            return answer is True
+        return False
+
+    def _wait(self, call_id: str, started: Pending | dict[str, Any]) -> None:
+        """Keep round one's outcome for the tool call that comes later (an agent run resumed
+        after approval): its question, or the answer it already has."""
+        self._waiting[call_id] = started
+        while len(self._waiting) > MAX_WAITING:
+            self._waiting.popitem(last=False)
+
+    def _answered(self, call_id: str) -> Pending | dict[str, Any] | None:
+        return self._waiting.pop(call_id, None)
+
+    # ------------------------------------------------------------------ inside
+
+    def _parse(self, name: str, arguments: Arguments) -> tuple[Operation, dict[str, Any]]:
+        op = self._operations.get(name)
+        if op is None:
+            raise ToolError(
+                "invalid_argument",
+                unknown_tool(name, self._operations),
+                hint="Call one of the tools you were given.",
+            )
+        return op, function_calling.arguments(op, arguments)
+
+    @contextlib.asynccontextmanager
+    async def _pipeline(self) -> AsyncIterator[Pipeline]:
+        """The open one, if it was opened in this event loop; else one for this call alone."""
+        if self._open is not None and self._open[0] is asyncio.get_running_loop():
+            yield self._open[1]
+            return
+        async with services(self.settings) as shared:
+            yield pipeline_for(self.settings, shared)
+
+    def _data(self, result: types.CallToolResult | types.InputRequiredResult) -> dict[str, Any]:
+        if isinstance(result, types.InputRequiredResult):  # never for an answered request state
+            return self._error(ToolError("declined", "A question came back unanswered; nothing was sent."))
+        return result_data(result)
+
+    def _error(self, error: ToolError) -> dict[str, Any]:
+        return result_data(error_result(error, secrets=self._secrets))
+
+
+def result_data(result: types.CallToolResult) -> dict[str, Any]:
+    """A tool result as JSON-able data: the structured result, or the error contract with
+    `is_error`; a result without structure (the voicemail MP3) as its text and audio."""
+    if result.is_error:
+        return {**(result.structured_content or {}), "is_error": True}
+    if result.structured_content is not None:
+        return result.structured_content
+    data: dict[str, Any] = {
+        "text": "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+    }
+    for content in result.content:
+        if isinstance(content, types.AudioContent):
+            data["audio"] = {"mime_type": content.mime_type, "base64": content.data}
+    return data
