@@ -81,6 +81,14 @@ class Accounts:
                 await self.store.remember_account(tenant.id, *cached)
         return cached[0]
 
+    async def refused(self, tenant: Tenant) -> None:
+        """Relatel just refused this token (401): remember that, here and for other replicas, so the
+        next request with it is refused at the door (and an OAuth grant holding it ends)."""
+        entry = (None, time.time() + self.refused_ttl)
+        self._memo(tenant, entry)
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.remember_account(tenant.id, *entry)
+
     async def require(self, tenant: Tenant) -> str:
         """The account, for a call that must be kept per person (gated calls, the audit)."""
         try:

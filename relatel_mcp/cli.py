@@ -1,11 +1,13 @@
-"""`relatel-mcp`: serve (the default), tools, audit, sandbox.
+"""`relatel-mcp`: serve (the default), tools, audit, sandbox, login, whoami, logout.
 
-relatel-mcp                      serve MCP over stdio (RELATEL_TOKEN, RELATEL_BASE_URL)
+relatel-mcp                      serve MCP over stdio (RELATEL_TOKEN or the stored login, RELATEL_BASE_URL)
 relatel-mcp serve --sandbox      the same, against a built-in simulated Relatel account
 relatel-mcp tools                print the catalogue
 relatel-mcp export --format F    print the tool definitions for function calling (or MCP) as JSON
 relatel-mcp audit                print the latest audit records
 relatel-mcp sandbox --port P     run the simulated Relatel API on its own
+relatel-mcp login                log in with Relatel (OAuth) and keep the token for the server
+relatel-mcp whoami / logout      who the stored token acts as / forget it
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import anyio
 from . import __version__, catalog, function_calling, logs
 from .catalog import CatalogError
 from .config import ConfigError, Settings, flag, load_settings
+from .oauth.login import DEFAULT_REDIRECT_URI, Identity, LoginFailed, StoredLogin, identify
+from .oauth.login import login as oauth_login
+from .oauth.relatel import RelatelApp
 from .policy import PolicyError
 from .policy.settings import ALIASES, MODES, default_state_dir
 from .sanitize import clean_data
@@ -38,11 +43,11 @@ from .store import open_store
 from .transports import HttpOptions, describe, http_app
 
 SANDBOX_TOKEN = "sandbox-admin"
-COMMANDS = ("serve", "tools", "export", "audit", "sandbox")
+COMMANDS = ("serve", "tools", "export", "audit", "sandbox", "login", "whoami", "logout")
 
 
 # What a user can fix: each says which setting to change. Anything else is a bug, with its traceback.
-START_UP_ERRORS = (CatalogError, ConfigError, PolicyError, BindError)
+START_UP_ERRORS = (CatalogError, ConfigError, PolicyError, BindError, LoginFailed)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -121,10 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--auth",
-        choices=("api-key", "passthrough", "none"),
+        choices=("api-key", "passthrough", "oauth", "none"),
         default=os.environ.get("RELATEL_MCP_AUTH", "api-key"),
         help="HTTP: api-key (keys in RELATEL_MCP_API_KEYS), passthrough (clients send their Relatel "
-        "token), none (loopback only)",
+        "token), oauth (clients log in: MCP authorization, with RELATEL_CLIENT_ID/SECRET and "
+        "--public-url), none (loopback only)",
     )
     serve.add_argument("--stateless", action="store_true", help="HTTP: no sessions (for several replicas)")
     serve.add_argument(
@@ -204,7 +210,37 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the simulated Relatel API")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8790)
+    sandbox.add_argument(
+        "--oauth-redirect-uri",
+        action="append",
+        default=[],
+        help="a redirect URI the sandbox's OAuth app accepts beyond loopback ones (repeatable)",
+    )
     sandbox.set_defaults(run=_sandbox)
+
+    login = commands.add_parser("login", help="log in with Relatel (OAuth) and keep the token")
+    login.add_argument("--client-id", default=os.environ.get("RELATEL_CLIENT_ID"),
+                       help="your Relatel app's client id (env RELATEL_CLIENT_ID)")  # fmt: skip
+    login.add_argument("--client-secret", default=os.environ.get("RELATEL_CLIENT_SECRET"),
+                       help="its secret (env RELATEL_CLIENT_SECRET)")  # fmt: skip
+    login.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI,
+                       help=f"the loopback redirect URI registered for the app (default {DEFAULT_REDIRECT_URI})")  # fmt: skip
+    login.add_argument(
+        "--no-browser", action="store_true", help="print the URL to open instead of opening it"
+    )
+    login.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the browser (default 300)"
+    )
+    login.set_defaults(run=_login)
+    whoami = commands.add_parser("whoami", help="who the stored login acts as")
+    whoami.set_defaults(run=_whoami)
+    logout = commands.add_parser("logout", help="forget the stored login")
+    logout.set_defaults(run=_logout)
+    for command in (login, whoami, logout):
+        command.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
+        command.add_argument(
+            "--state-dir", type=Path, help="where the login is kept (env RELATEL_MCP_STATE_DIR)"
+        )
 
     for command in commands.choices.values():
         command.add_argument(
@@ -292,6 +328,8 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
         checks_per_client=args.credential_checks_per_client,
         checks_total=args.credential_checks,
     )
+    if options.auth == "oauth":  # the sandbox's base URL and a loopback server's port come later
+        options = _with_oauth(options, settings.base_url, sandbox, f"http://127.0.0.1:{args.port}")
     options.check()
     if args.auth != "passthrough" and not sandbox:
         settings.require_token()
@@ -314,10 +352,29 @@ def _state_dir(args: argparse.Namespace, sandbox: bool) -> Iterator[Path]:
 async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
     raise_file_limit(options.limits.total + 100)
     async with _upstream(settings, sandbox) as settings, services(settings, api_keys=options.api_keys) as s:
-        app = http_app(settings, s, options)
-        server = UvicornServer(app, options.host, options.port, limits=options.limits)
+        server = UvicornServer(None, options.host, options.port, limits=options.limits)
+        if options.auth == "oauth":
+            options = _with_oauth(options, settings.base_url, sandbox, server.url)
+        server.app = http_app(settings, s, options)
         _announce(settings, sandbox, describe(options, server.url))
         await server.serve(handle_signals=True)
+
+
+def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) -> HttpOptions:
+    """The app this server is at Relatel (the sandbox's own with --sandbox), and on loopback a
+    public URL that defaults to the server's own address."""
+    if sandbox:
+        from .sandbox.oauth import CLIENT_ID, CLIENT_SECRET
+
+        client_id, client_secret = CLIENT_ID, CLIENT_SECRET
+    else:
+        client_id, client_secret = (
+            os.environ.get("RELATEL_CLIENT_ID"),
+            os.environ.get("RELATEL_CLIENT_SECRET"),
+        )
+    app = RelatelApp(base_url, client_id, client_secret) if client_id and client_secret else None
+    loopback = options.host in ("127.0.0.1", "localhost", "::1")
+    return replace(options, oauth_app=app, public_url=options.public_url or (url if loopback else None))
 
 
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
@@ -419,16 +476,69 @@ def _audit(args: argparse.Namespace) -> None:
             print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
 
 
+def _login_place(args: argparse.Namespace) -> tuple[str, StoredLogin]:
+    settings = Settings.from_env(base_url=args.base_url, state_dir=args.state_dir)
+    return settings.base_url, StoredLogin(settings.state_dir)
+
+
+def _login(args: argparse.Namespace) -> None:
+    if not args.client_id or not args.client_secret:
+        raise ConfigError(
+            "relatel-mcp login needs your Relatel app: set RELATEL_CLIENT_ID and RELATEL_CLIENT_SECRET "
+            "(or --client-id/--client-secret); register one at Relatel with the redirect URI "
+            f"{args.redirect_uri}"
+        )
+    base_url, stored = _login_place(args)
+    app = RelatelApp(base_url, args.client_id, args.client_secret)
+
+    def show(url: str) -> None:
+        if args.no_browser:
+            print("Open this URL in a browser to log in with Relatel:", flush=True)
+            print(url, flush=True)
+        else:
+            print(f"Opening your browser to log in with Relatel (or open this URL):\n{url}", flush=True)
+
+    async def run() -> tuple[Identity, str]:
+        token = await oauth_login(app, args.redirect_uri, show=show, open_browser=not args.no_browser,
+                                  timeout=args.timeout)  # fmt: skip
+        who = await identify(base_url, token)
+        if who is None:
+            raise LoginFailed("Relatel refused the token it had just issued; try relatel-mcp login again")
+        return who, stored.save(base_url, token, who)
+
+    who, where = anyio.run(run)
+    print(f"Logged in as {who} at {base_url}. The token is kept in {where}; relatel-mcp uses it "
+          "when RELATEL_TOKEN is not set.")  # fmt: skip
+
+
+def _whoami(args: argparse.Namespace) -> None:
+    base_url, stored = _login_place(args)
+    token = stored.token(base_url)
+    if token is None:
+        raise ConfigError(f"not logged in to {base_url}: run relatel-mcp login")
+    who = anyio.run(identify, base_url, token)
+    if who is None:
+        raise LoginFailed("Relatel refused the stored token (destroyed?): run relatel-mcp login again")
+    print(f"{who} at {base_url}")
+
+
+def _logout(args: argparse.Namespace) -> None:
+    _, stored = _login_place(args)
+    print("Logged out: the stored token is gone." if stored.remove() else "Not logged in: nothing to forget.")
+
+
 def _sandbox(args: argparse.Namespace) -> None:
     from .sandbox import DEMO_TOKENS, run_sandbox
+    from .sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 
     def ready(url: str) -> None:
         print(f"Relatel sandbox at {url}  (a simulated account; Ctrl-C stops it)")
         for token, who in DEMO_TOKENS.items():
             print(f"  token {token:<18} {who}")
+        print(f"  OAuth app: client id {CLIENT_ID}, secret {CLIENT_SECRET}")
         print(f"Try: RELATEL_BASE_URL={url} RELATEL_TOKEN=sandbox-admin relatel-mcp", flush=True)
 
-    run_sandbox(args.host, args.port, ready)
+    run_sandbox(args.host, args.port, ready, tuple(args.oauth_redirect_uri))
 
 
 if __name__ == "__main__":

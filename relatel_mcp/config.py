@@ -54,6 +54,10 @@ class Settings:
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings = replace(settings, base_url=check_base_url(settings.base_url))
+        if settings.token is None:  # `relatel-mcp login` keeps one, for the base URL it came from
+            from .oauth.login import StoredLogin
+
+            settings = replace(settings, token=StoredLogin(settings.state_dir).token(settings.base_url))
         settings.check()
         return settings
 
@@ -71,9 +75,9 @@ class Settings:
     def require_token(self) -> str:
         if not self.token:
             raise ConfigError(
-                "RELATEL_TOKEN is not set. Create an access token at "
-                "https://app.relatel.dk/account/authorized_applications and set RELATEL_TOKEN, "
-                "or try the server without an account: relatel-mcp serve --sandbox"
+                "RELATEL_TOKEN is not set and nobody is logged in. Run relatel-mcp login, or create an "
+                "access token at https://app.relatel.dk/account/authorized_applications and set "
+                "RELATEL_TOKEN, or try the server without an account: relatel-mcp serve --sandbox"
             )
         return self.token
 

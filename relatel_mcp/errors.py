@@ -96,8 +96,8 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
             "unauthorized",
             "Relatel refused the token: it is missing, invalid or revoked.",
             status,
-            hint="Create a token at https://app.relatel.dk/account/authorized_applications "
-            "and set RELATEL_TOKEN.",
+            hint="Run relatel-mcp login again, or create a token at "
+            "https://app.relatel.dk/account/authorized_applications and set RELATEL_TOKEN.",
         )
     if status == 403:
         needs = [_REQUIREMENT_HINTS[r] for r in op.requires]

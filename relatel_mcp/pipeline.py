@@ -105,6 +105,8 @@ class Pipeline:
             await audit.record("sent", status=response.status_code, detail=upstream_id(result))
             return redacted(result, secrets)
         except ToolError as error:
+            if error.code == "unauthorized":
+                await self.accounts.refused(tenant)
             if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
                 error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
             await audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import mcp.types as types
@@ -24,7 +24,7 @@ from .catalog import Operation
 from .client import RelatelClient, RetryPolicy, Tenant
 from .config import ConfigError, Settings
 from .errors import ToolError
-from .pipeline import Pipeline
+from .pipeline import Pipeline, error_result
 from .policy import Channel, Gate, Policy, open_gate
 from .policy.gate import PageHost
 from .ratelimit import RateLimiter
@@ -41,7 +41,7 @@ INSTRUCTIONS = (
 )
 AUDIT_URI = "relatel://audit"
 
-TenantOf = Callable[[ServerRequestContext], Tenant]
+TenantOf = Callable[[ServerRequestContext], Awaitable[Tenant]]
 Described = list[tuple[Operation, types.Tool]]
 PagesOf = Callable[[ServerRequestContext], PageHost | None]
 
@@ -124,8 +124,7 @@ def build_server(
     """`tenant_of` says whose account a request acts on (by default the configured token's);
     `pages_of` where its approval pages are served (by default on loopback, for stdio)."""
     if tenant_of is None:
-        tenant = Tenant(settings.require_token())
-        tenant_of = lambda ctx: tenant  # noqa: E731
+        tenant_of = the_tenant(Tenant(settings.require_token()))
     if pages_of is None:
         pages_of = lambda ctx: services.loopback  # noqa: E731
     gate, accounts = services.gate, services.accounts
@@ -148,7 +147,11 @@ def build_server(
         if op is None:
             raise MCPError(code=types.INVALID_PARAMS, message=unknown_tool(params.name, operations))
         channel = channel_of(ctx, params, pages_of(ctx))
-        return await pipeline.call(op, params.arguments, tenant_of(ctx), channel)
+        try:
+            tenant = await tenant_of(ctx)
+        except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in
+            return error_result(error, secrets=services.secrets)
+        return await pipeline.call(op, params.arguments, tenant, channel)
 
     async def list_resources(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -166,8 +169,8 @@ def build_server(
     ) -> types.ReadResourceResult:
         if str(params.uri) != AUDIT_URI:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {str(params.uri)[:100]!r}")
-        tenant = tenant_of(ctx)
         try:
+            tenant = await tenant_of(ctx)
             account = await accounts.require(tenant)
             records = await gate.store.recent(50, tenants=(account, token_key(tenant)))
         except ToolError as exc:
@@ -192,6 +195,15 @@ def build_server(
         on_list_resources=list_resources,
         on_read_resource=read_resource,
     )
+
+
+def the_tenant(tenant: Tenant) -> TenantOf:
+    """Every request acts on the same account (stdio, and HTTP with API keys)."""
+
+    async def same(ctx: ServerRequestContext) -> Tenant:
+        return tenant
+
+    return same
 
 
 def _reach(ctx: ServerRequestContext, pages: PageHost | None) -> tuple[bool, bool]:

@@ -2,13 +2,17 @@
 /sse, approval pages at /approve/, /healthz; behind bearer auth, DNS-rebinding protection, a body
 size limit and session caps.
 
-Two auth modes:
+Auth modes:
 - `api-key` (one tenant): the server holds the Relatel token; clients present one of the keys in
   RELATEL_MCP_API_KEYS (several, for rotation), compared in constant time.
 - `passthrough` (many tenants): each request's `Authorization: Bearer <relatel token>` is used
   upstream for that request only, after the token was checked against Relatel (cached). Checks of
   unknown tokens are rate-limited per client address and in all, so random bearers cannot make
-  the server flood Relatel. The connection pool is shared; the token never is.
+  the server flood Relatel. The connection pool is shared; the token never is. This is the API-key
+  style, outside the MCP OAuth profile.
+- `oauth` (many tenants, the MCP authorization spec): the server is its clients' OAuth 2.1
+  authorization server and Relatel's OAuth client (oauth/server.py); the SDK's bearer middleware
+  checks its tokens and answers 401 with `resource_metadata`.
 `none` is for loopback only (local tools such as the conformance suite).
 
 Sessions are bound to the credential that opened them by the SDK itself, under the very key it
@@ -33,16 +37,29 @@ from urllib.parse import parse_qsl
 from uuid import UUID
 
 from mcp.server import ServerRequestContext
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    BearerAuthBackend,
+    RequireAuthMiddleware,
+    authorization_context,
+)
+from mcp.server.auth.provider import AccessToken, ProviderTokenVerifier
+from mcp.server.auth.routes import (
+    build_resource_metadata_url,
+    create_auth_routes,
+    create_protected_resource_routes,
+)
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
@@ -51,14 +68,15 @@ from .approval import PAGE_PATH, Approvals, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
 from .logs import AccessLog
+from .oauth.relatel import RelatelApp
+from .oauth.server import OAuthServer, Vault
+from .policy.seal import load_secret
 from .ratelimit import RateLimiter
-from .server import Services, build_server
+from .server import Services, TenantOf, build_server, the_tenant
 from .serving import ConnectionLimits
 
-Auth = Literal["api-key", "passthrough", "none"]
+Auth = Literal["api-key", "passthrough", "oauth", "none"]
 Transport = Literal["http", "sse"]
-PRINCIPAL = "relatel_mcp.principal"  # scope key: who the credential belongs to
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1: what a bearer credential may be
 
 
@@ -78,6 +96,7 @@ class HttpOptions:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     checks_per_client: int = 20  # upstream checks of unknown credentials per 10 s, per client address
     checks_total: int = 100  # and in all
+    oauth_app: RelatelApp | None = field(default=None, repr=False)  # this server's app at Relatel
 
     def check(self) -> None:
         if self.auth == "none" and not _loopback(self.host):
@@ -97,12 +116,29 @@ class HttpOptions:
             raise ConfigError(
                 f"--public-url must be an http(s) URL such as https://mcp.example.com, not {self.public_url!r}"
             )
+        if self.auth == "oauth":
+            self._check_oauth()
+
+    def _check_oauth(self) -> None:
+        if self.oauth_app is None:
+            raise ConfigError(
+                "--auth oauth needs this server's app at Relatel: set RELATEL_CLIENT_ID and "
+                "RELATEL_CLIENT_SECRET (its redirect URI is <public URL>/oauth/callback)"
+            )
+        url = self.public_url or ""
+        if not re.fullmatch(r"(https://[^/?#\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)", url):
+            raise ConfigError(
+                "--auth oauth needs --public-url: the https origin clients and browsers reach this server "
+                "at (no path), e.g. https://mcp.example.com (http only on loopback)"
+            )
 
 
 def http_app(settings: Settings, services: Services, options: HttpOptions) -> Starlette:
     options.check()
     approvals = services.gate.approvals
-    server = build_server(settings, services, _tenant_of(settings, options), _pages_of(approvals, options))
+    oauth = _oauth_server(settings, services, options) if options.auth == "oauth" else None
+    tenant_of = _tenant_of(settings, options, oauth)
+    server = build_server(settings, services, tenant_of, _pages_of(approvals, options))
     security = _transport_security(options)
     manager = StreamableHTTPSessionManager(
         app=server,
@@ -114,27 +150,35 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
     sse = SseServerTransport(
         "/messages/", security_settings=security, max_request_body_size=options.max_body_bytes
     )
-    sse_sessions: Counter[str | None] = Counter()
+    sse_sessions: Counter[tuple | None] = Counter()
 
     async def handle_sse(request: Request) -> Response:
-        principal = request.scope.get(PRINCIPAL)
+        owner = _owner(request.scope)
         if sse_sessions.total() >= options.max_sessions:
             return _error(503, "too_many_sessions", "Too many open sessions; try again later.")
-        if principal is not None and sse_sessions[principal] >= options.max_sessions_per_tenant:
+        if owner is not None and sse_sessions[owner] >= options.max_sessions_per_tenant:
             return _error(503, "too_many_sessions", "Too many open sessions for this credential.")
-        sse_sessions[principal] += 1
+        sse_sessions[owner] += 1
         try:
             async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
         finally:
-            sse_sessions[principal] -= 1
+            sse_sessions[owner] -= 1
         return Response()
 
+    protect = _protector(oauth)
     routes: list[Route | Mount] = [Route("/healthz", _healthz), *approvals.routes()]
+    if oauth is not None:
+        routes += _oauth_routes(oauth)
     if options.transport == "http":
-        mcp_app = TenantSessionCap(StreamableHTTPASGIApp(manager), manager, options.max_sessions_per_tenant)
-        routes.append(Route("/mcp", mcp_app))
-    routes += [Route("/sse", handle_sse, methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
+        cap = TenantSessionCap(StreamableHTTPASGIApp(manager), manager, options.max_sessions_per_tenant)
+        routes.append(Route("/mcp", protect(cap)))
+    routes += [
+        Route(
+            "/sse", handle_sse if oauth is None else protect(request_response(handle_sse)), methods=["GET"]
+        ),
+        Mount("/messages/", app=protect(sse.handle_post_message)),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -142,18 +186,78 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(BearerAuth, check=_credential_check(services.accounts, options))
+    if oauth is not None:  # the SDK's bearer check: 401 with resource_metadata, tokens for /mcp only
+        app.add_middleware(AuthContextMiddleware)
+        resource = _auth_settings(oauth).resource_server_url
+        backend = BearerAuthBackend(ProviderTokenVerifier(oauth), resource_server_url=resource)
+        app.add_middleware(AuthenticationMiddleware, backend=backend)
+    else:
+        app.add_middleware(BearerAuth, check=_credential_check(services.accounts, options))
     app.add_middleware(UnambiguousRequests)
     app.add_middleware(AccessLog)  # outermost: every request gets its line, refused ones too
     return app
 
 
-def _tenant_of(settings: Settings, options: HttpOptions) -> Callable[[ServerRequestContext], Tenant]:
-    if options.auth != "passthrough":
-        tenant = Tenant(settings.require_token())
-        return lambda ctx: tenant
+def _oauth_server(settings: Settings, services: Services, options: HttpOptions) -> OAuthServer:
+    assert options.oauth_app is not None and options.public_url is not None  # options.check()
+    vault = Vault(load_secret(settings.state_dir, settings.secret))
+    return OAuthServer(services.gate.store, services.accounts, options.oauth_app, options.public_url, vault)
 
-    def from_request(ctx: ServerRequestContext) -> Tenant:
+
+def _auth_settings(oauth: OAuthServer) -> AuthSettings:
+    """The SDK's settings: its URL type keeps a path-less issuer without a trailing slash, as
+    RFC 8414 compares issuers exactly."""
+    return AuthSettings(
+        issuer_url=oauth.public_url,
+        resource_server_url=oauth.resource,
+        validate_token_resource=True,
+        client_registration_options=ClientRegistrationOptions(enabled=True),
+        revocation_options=RevocationOptions(enabled=True),
+    )
+
+
+def _oauth_routes(oauth: OAuthServer) -> list[Route]:
+    """RFC 8414 metadata, /register (RFC 7591), /authorize, /token, /revoke (the SDK's); RFC 9728
+    metadata of /mcp; and our consent page and Relatel's callback."""
+    auth = _auth_settings(oauth)
+    assert auth.resource_server_url is not None
+    return [
+        *create_auth_routes(
+            oauth,
+            issuer_url=auth.issuer_url,
+            client_registration_options=auth.client_registration_options,
+            revocation_options=auth.revocation_options,
+        ),
+        *create_protected_resource_routes(
+            resource_url=auth.resource_server_url,
+            authorization_servers=[auth.issuer_url],
+            resource_name="relatel-mcp",
+        ),
+        *oauth.routes(),
+    ]
+
+
+def _protector(oauth: OAuthServer | None) -> Callable[[ASGIApp], ASGIApp]:
+    if oauth is None:
+        return lambda app: app  # BearerAuth guards everything but /healthz and the approval pages
+    resource = _auth_settings(oauth).resource_server_url
+    assert resource is not None
+    metadata = build_resource_metadata_url(resource)
+    return lambda app: RequireAuthMiddleware(app, [], metadata)
+
+
+def _tenant_of(settings: Settings, options: HttpOptions, oauth: OAuthServer | None) -> TenantOf:
+    if oauth is not None:
+
+        async def from_grant(ctx: ServerRequestContext) -> Tenant:
+            assert ctx.request is not None  # RequireAuthMiddleware let none in without a user
+            return await oauth.tenant(ctx.request.scope["user"].access_token)
+
+        return from_grant
+    if options.auth != "passthrough":
+        return the_tenant(Tenant(settings.require_token()))
+
+    async def from_request(ctx: ServerRequestContext) -> Tenant:
         assert ctx.request is not None  # BearerAuth let no request without one through
         credential = _bearer(ctx.request.headers.getlist("authorization"))
         assert credential is not None
@@ -264,7 +368,6 @@ class BearerAuth:
             response = _error(401, "unauthorized", "A valid bearer credential is required.")
             response.headers["WWW-Authenticate"] = challenge
             return await response(scope, receive, send)
-        scope[PRINCIPAL] = principal
         # The SDK binds each session to this user and answers 404 to anyone else.
         scope["user"] = AuthenticatedUser(AccessToken(token=principal, client_id=principal, scopes=[]))
         await self.app(scope, receive, send)
@@ -333,23 +436,30 @@ def _canonical(session_id: str) -> str | None:
 
 
 class TenantSessionCap:
-    """At most `limit` open streamable-HTTP sessions per principal, so one tenant cannot fill the
-    server's cap for everyone. It counts the SDK's own record of who opened which session."""
+    """At most `limit` open streamable-HTTP sessions per owner (the credential, or the OAuth client
+    and person), so one tenant cannot fill the server's cap for everyone. It counts the SDK's own
+    record of who opened which session."""
 
     def __init__(self, app: ASGIApp, manager: StreamableHTTPSessionManager, limit: int) -> None:
         self.app, self.manager, self.limit = app, manager, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal = scope.get(PRINCIPAL)
-        if principal is not None and _opens_session(scope) and self._open(principal) >= self.limit:
+        owner = _owner(scope)
+        if owner is not None and _opens_session(scope) and self._open(owner) >= self.limit:
             return await _error(503, "too_many_sessions", "Too many open sessions for this credential.")(
                 scope, receive, send
             )
         await self.app(scope, receive, send)
 
-    def _open(self, principal: str) -> int:
+    def _open(self, owner: tuple) -> int:
         owners = self.manager._session_owners  # the SDK's session -> owner map; no public view exists
-        return sum(1 for owner in owners.values() if owner["client_id"] == principal)
+        return sum(1 for each in owners.values() if tuple(each.values()) == owner)
+
+
+def _owner(scope: Scope) -> tuple | None:
+    """Who a request is, as the SDK binds sessions: (client id, issuer, subject)."""
+    user = scope.get("user")
+    return tuple(authorization_context(user).values()) if isinstance(user, AuthenticatedUser) else None
 
 
 def _opens_session(scope: Scope) -> bool:

@@ -20,7 +20,8 @@ from relatel_mcp.logs import JsonFormatter
 
 HYGIENE_TOKEN = "sandbox-tenant-HYGIENE-7f3a9c1e5b"
 SECRETS = re.compile(
-    r"sandbox-(?:admin|employee|starter)\b|sandbox-tenant-[A-Za-z0-9_-]+|leaked-token-abc123|key-(?:one|two)-0123456789abcdef"
+    r"sandbox-(?:admin|employee|starter)\b|sandbox-(?:tenant|oauth)-[A-Za-z0-9_-]+|leaked-token-abc123"
+    r"|key-(?:one|two)-0123456789abcdef|rmcp_[ar]t_[A-Za-z0-9_-]+"
 )
 STATE_DIRS: list[Path] = []  # every state directory a test server used (see support.settings_for)
 

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +105,11 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
 
     async def main() -> None:
         async with services(settings, api_keys=options.api_keys) as shared:
-            app = http_app(settings, shared, options)
-            server = UvicornServer(app, options.host, 0, limits=options.limits, lifespan="on")
+            server = UvicornServer(None, options.host, 0, limits=options.limits, lifespan="on")
+            bound = options
+            if options.auth == "oauth" and options.public_url is None:  # the server's own address
+                bound = replace(options, public_url=server.url)
+            server.app = http_app(settings, shared, bound)
             holder["server"] = server
             ready.set()
             await server.serve()

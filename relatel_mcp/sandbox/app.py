@@ -1,6 +1,7 @@
 """The sandbox: a Starlette app speaking the Relatel API 2.1.2 for a simulated company.
 
-Every contract operation except OAuth is served from in-memory state (see data.py). This module
+Every contract operation is served from in-memory state (see data.py); OAuth's two (the browser's
+authorize page and the token exchange) in oauth.py. This module
 holds the route table and `create_app`; the rest lives in modules named after what they hold.
 Handlers are plain functions of a request context (context.py), one module per API area
 (people.py, traffic.py, statistics.py, orders.py); auth and the plan/admin/M2M restrictions (one
@@ -40,6 +41,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from relatel_mcp.sandbox import faults as fault_mod
+from relatel_mcp.sandbox import oauth
 from relatel_mcp.sandbox.context import Handler, api_endpoint, http_error
 from relatel_mcp.sandbox.control import CONTROL_ROUTES, RequestLog, control
 from relatel_mcp.sandbox.data import SandboxState
@@ -175,6 +177,10 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     state = state or SandboxState()
     routes = [
         Route(path, api_endpoint(op, handler), methods=[method]) for op, method, path, handler in OPERATIONS
+    ]
+    routes += [
+        Route("/api/v2/authorize", oauth.authorize, methods=["GET", "POST"]),
+        Route("/api/v2/token", oauth.token, methods=["POST"]),
     ]
     routes += [Route(path, control(fn), methods=[method]) for path, method, fn in CONTROL_ROUTES]
     app = Starlette(

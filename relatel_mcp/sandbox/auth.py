@@ -19,7 +19,7 @@ DEMO_TOKENS: dict[str, str] = {
     "sandbox-employee": "Jonas Nielsen, employee (not admin) of Fjordlys ApS (company 1)",
     "sandbox-starter": "Lars Bager, admin of Bageriet Solsikke (company 2: Switch Starter, no M2M agreement)",
 }
-_IDENTITIES = {"sandbox-admin": (1, 1), "sandbox-employee": (1, 2), "sandbox-starter": (2, 101)}
+IDENTITIES = {"sandbox-admin": (1, 1), "sandbox-employee": (1, 2), "sandbox-starter": (2, 101)}
 TENANT_TOKEN = re.compile(r"sandbox-tenant-[A-Za-z0-9_-]{1,64}")  # any of these is Mette in company 1
 
 
@@ -35,9 +35,12 @@ def token_fingerprint(token: str | None) -> str | None:
     return None if token is None else hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def identify(token: str | None) -> tuple[int, int] | None:
-    if token in _IDENTITIES:
-        return _IDENTITIES[token]
+def identify(token: str | None, issued: dict[str, tuple[int, int]]) -> tuple[int, int] | None:
+    """(company, employee) of a demo token, a tenant token or a token issued by OAuth (`issued`)."""
+    if token in IDENTITIES:
+        return IDENTITIES[token]
+    if token in issued:
+        return issued[token]
     return (1, 1) if token and TENANT_TOKEN.fullmatch(token) else None
 
 

@@ -80,7 +80,7 @@ async def build_context(request: Request, operation_id: str) -> Ctx:
     """Authenticate (401), enforce the operation's requirement (403) and read the body (400)."""
     state: SandboxState = request.app.state.sandbox
     multi = parse_qs(request.url.query, keep_blank_values=True)
-    identity = identify(request_token(request.headers, multi))
+    identity = identify(request_token(request.headers, multi), state.oauth_tokens)
     company = state.companies.get(identity[0]) if identity else None
     me = company.employees.get(identity[1]) if company and identity else None
     if company is None or me is None:

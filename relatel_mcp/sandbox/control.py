@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relatel_mcp.sandbox import faults as fault_mod
+from relatel_mcp.sandbox import oauth
 from relatel_mcp.sandbox.auth import DEMO_TOKENS, request_token, token_fingerprint
 from relatel_mcp.sandbox.checks import decode_json, error_response
 from relatel_mcp.sandbox.context import as_response
@@ -52,7 +53,9 @@ def describe(request: Request, state: SandboxState) -> Any:
             "GET|DELETE /_sandbox/requests",
             "POST /_sandbox/reset",
             "GET|POST|DELETE /_sandbox/faults",
+            "DELETE /_sandbox/oauth/tokens[?employee_id=N]",
         ],
+        "oauth_app": {"client_id": oauth.CLIENT_ID, "client_secret": oauth.CLIENT_SECRET},
     }
 
 
@@ -90,7 +93,9 @@ CONTROL_ROUTES = [
     ("/_sandbox/faults", "GET", lambda request, state: {"faults": [f.as_dict() for f in state.faults]}),
     ("/_sandbox/faults", "POST", add_fault),
     ("/_sandbox/faults", "DELETE", clear_faults),
+    ("/_sandbox/oauth/tokens", "DELETE", oauth.destroy_tokens),
 ]
+_SECRET_PARAMETERS = frozenset({"access_token", "client_secret", "code"})
 
 
 class RequestLog:
@@ -109,7 +114,7 @@ class RequestLog:
         record: Record = {
             "method": scope["method"],
             "path": scope["path"],
-            "query": {k: v if k != "access_token" else ["[redacted]"] for k, v in query.items()},
+            "query": {k: v if k not in _SECRET_PARAMETERS else ["[redacted]"] for k, v in query.items()},
             "body": parse_json(raw),
             "token_fp": token_fingerprint(request_token(headers, query)),
             "status": None,

@@ -68,6 +68,9 @@ class SandboxState:
     outbox: list[Record] = field(default_factory=list)
     requests: list[Record] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    oauth_codes: dict[str, Record] = field(default_factory=dict)  # code -> redirect URI, identity, expiry
+    oauth_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (company, employee)
+    oauth_redirect_uris: tuple[str, ...] = ()  # beyond loopback ones (kept across resets)
     _next_ids: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +83,8 @@ class SandboxState:
         self.outbox.clear()
         self.requests.clear()
         self.faults.clear()
+        self.oauth_codes.clear()
+        self.oauth_tokens.clear()
         self._next_ids.clear()
 
     def new_id(self, collection: str) -> int:

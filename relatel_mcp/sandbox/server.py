@@ -15,14 +15,24 @@ DEFAULT_PORT = 8765
 class SandboxServer(UvicornServer):
     """One sandbox on one socket, with its state at `.state` (tests read it directly)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: SandboxState | None = None,
+        oauth_redirect_uris: tuple[str, ...] = (),
+    ) -> None:
         self.state = state or SandboxState()
+        self.state.oauth_redirect_uris += oauth_redirect_uris
         quiet_injected_drops()
         super().__init__(create_app(self.state), host, port, lifespan="off", http="h11", ws="none")
 
 
 def run_sandbox(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, ready: Callable[[str], None] | None = None
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    ready: Callable[[str], None] | None = None,
+    oauth_redirect_uris: tuple[str, ...] = (),
 ) -> None:
     """Run a sandbox in the foreground (used by `relatel-mcp sandbox --port P`)."""
-    SandboxServer(host, port).run(ready)
+    SandboxServer(host, port, oauth_redirect_uris=oauth_redirect_uris).run(ready)

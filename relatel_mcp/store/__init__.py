@@ -142,6 +142,71 @@ class Store(ABC):
             token, account, expires,
         )  # fmt: skip
 
+    # ------------------------------------------------------------------ OAuth (--auth oauth)
+
+    async def oauth_client(self, client_id: str) -> str | None:
+        row = await self._one("SELECT info FROM oauth_client WHERE client_id=?", client_id)
+        return row[0] if row else None
+
+    async def save_oauth_client(self, client_id: str, info: str) -> None:
+        await self._one(
+            "INSERT INTO oauth_client (client_id, info) VALUES (?, ?) RETURNING client_id", client_id, info
+        )
+
+    async def save_grant(self, grant_id: str, client_id: str, account: str, relatel_token: str) -> None:
+        await self._one(
+            "INSERT INTO oauth_grant (id, client_id, account, relatel_token, created) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING id",
+            grant_id, client_id, account, relatel_token, time.time(),
+        )  # fmt: skip
+
+    async def grant(self, grant_id: str) -> tuple[str, str, str] | None:
+        """(client id, account, the encrypted Relatel token) of a grant that was not revoked."""
+        row = await self._one(
+            "SELECT client_id, account, relatel_token FROM oauth_grant WHERE id=? AND revoked IS NULL",
+            grant_id,
+        )
+        return (row[0], row[1], row[2]) if row else None
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        """End a grant and every secret issued under it."""
+        now = time.time()
+        await self._one(
+            "UPDATE oauth_grant SET revoked=? WHERE id=? AND revoked IS NULL RETURNING id", now, grant_id
+        )
+        await self._run(
+            self._sql("UPDATE oauth_secret SET used=? WHERE grant_id=? AND used IS NULL"), (now, grant_id)
+        )
+
+    async def put_secret(
+        self, kind: str, digest: str, data: str, expires: float, grant_id: str | None = None
+    ) -> None:
+        if next(self._calls) % 64 == 0:
+            await self._one(
+                "DELETE FROM oauth_secret WHERE expires < ? RETURNING digest", time.time() - 86_400
+            )
+        await self._one(
+            "INSERT INTO oauth_secret (digest, kind, grant_id, data, expires) VALUES (?, ?, ?, ?, ?) RETURNING digest",
+            digest, kind, grant_id, data, expires,
+        )  # fmt: skip
+
+    async def secret(self, kind: str, digest: str) -> tuple[str, str | None, bool] | None:
+        """(data, grant id, used already) of a secret of this kind that has not expired."""
+        row = await self._one(
+            "SELECT data, grant_id, used FROM oauth_secret WHERE digest=? AND kind=? AND expires >= ?",
+            digest, kind, time.time(),
+        )  # fmt: skip
+        return (row[0], row[1], row[2] is not None) if row else None
+
+    async def take_secret(self, kind: str, digest: str) -> tuple[str, str | None] | None:
+        """Use a single-use secret, atomically: (data, grant id) the first time, None ever after."""
+        row = await self._one(
+            "UPDATE oauth_secret SET used=? WHERE digest=? AND kind=? AND used IS NULL AND expires >= ? "
+            "RETURNING data, grant_id",
+            time.time(), digest, kind, time.time(),
+        )  # fmt: skip
+        return (row[0], row[1]) if row else None
+
     # ------------------------------------------------------------------ audit
 
     async def audit(self, record: dict[str, Any], intent_id: int | None = None) -> int:

@@ -7,6 +7,9 @@ its database records, in one transaction each.
 2  the audit's outcome records (`intent_id`: a send is recorded before it happens and its outcome
    after, so a process killed in between leaves "outcome unknown", never nothing); approval
    pages; the token-check cache
+3  OAuth (`--auth oauth`): registered clients, grants (the Relatel token encrypted), and the
+   single-use or expiring secrets of the flow (consents, codes, access and refresh tokens),
+   kept only as SHA-256 digests
 
 Version 1 is written with IF NOT EXISTS so that a SQLite file from before migrations existed is
 taken over as it is.
@@ -38,6 +41,16 @@ SQLITE: tuple[str, ...] = (
         decision TEXT);
     CREATE TABLE account (token TEXT PRIMARY KEY, account TEXT, expires REAL NOT NULL);
     """,
+    """
+    CREATE TABLE oauth_client (client_id TEXT PRIMARY KEY, info TEXT NOT NULL);
+    CREATE TABLE oauth_grant (
+        id TEXT PRIMARY KEY, client_id TEXT NOT NULL, account TEXT NOT NULL, relatel_token TEXT NOT NULL,
+        created REAL NOT NULL, revoked REAL);
+    CREATE TABLE oauth_secret (
+        digest TEXT PRIMARY KEY, kind TEXT NOT NULL, grant_id TEXT, data TEXT NOT NULL,
+        expires REAL NOT NULL, used REAL);
+    CREATE INDEX oauth_secret_grant ON oauth_secret (grant_id);
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -65,6 +78,16 @@ POSTGRES: tuple[str, ...] = (
         id TEXT PRIMARY KEY, question TEXT NOT NULL, tool TEXT NOT NULL,
         expires DOUBLE PRECISION NOT NULL, decision TEXT);
     CREATE TABLE account (token TEXT PRIMARY KEY, account TEXT, expires DOUBLE PRECISION NOT NULL);
+    """,
+    """
+    CREATE TABLE oauth_client (client_id TEXT PRIMARY KEY, info TEXT NOT NULL);
+    CREATE TABLE oauth_grant (
+        id TEXT PRIMARY KEY, client_id TEXT NOT NULL, account TEXT NOT NULL, relatel_token TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION);
+    CREATE TABLE oauth_secret (
+        digest TEXT PRIMARY KEY, kind TEXT NOT NULL, grant_id TEXT, data TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL, used DOUBLE PRECISION);
+    CREATE INDEX oauth_secret_grant ON oauth_secret (grant_id);
     """,
 )
 

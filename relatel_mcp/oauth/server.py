@@ -1,0 +1,332 @@
+"""`serve --transport http --auth oauth`: relatel-mcp as the OAuth 2.1 authorization server of its
+MCP clients (the MCP authorization spec), and an OAuth client of Relatel.
+
+    MCP client ──/register, /authorize (PKCE S256)──▶ relatel-mcp ──consent page──▶ the user
+    the user ──allow──▶ Relatel's authorize page ──code──▶ /oauth/callback (relatel-mcp exchanges it)
+    relatel-mcp ──its own code──▶ MCP client ──/token──▶ relatel-mcp's access and refresh tokens
+
+The SDK's handlers serve the metadata (RFC 8414, RFC 9728), registration (RFC 7591), /authorize,
+/token and /revoke and check PKCE; this module is their provider, plus the two pages of its own
+(our consent, Relatel's callback). Its access tokens live an hour and are bound to this server's
+MCP resource (RFC 8707), its refresh tokens rotate (using one twice ends the grant, as does using
+an authorization code twice), and none of them goes upstream: each grant holds the user's Relatel
+token, encrypted at rest (AES-GCM, key from RELATEL_MCP_SECRET), which never goes to a client.
+Every secret of the flow is kept only as a SHA-256 digest. When Relatel refuses the token (the
+user destroyed it), the grant ends and the client gets 401, and logs in again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import secrets
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    RefreshToken,
+    TokenError,
+    construct_redirect_uri,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..accounts import Accounts
+from ..client import Tenant
+from ..errors import ToolError
+from ..sanitize import quoted
+from ..store import Store
+from .relatel import RelatelApp, RelatelRefused
+
+ACCESS_SECONDS = 3600
+REFRESH_SECONDS = 30 * 86_400
+CODE_SECONDS = 300
+CONSENT_SECONDS = 600
+CALLBACK_PATH = "/oauth/callback"
+CONSENT_PATH = "/oauth/consent"
+_COOKIE = "relatel_mcp_consent"
+_GONE = "This request has expired or was already answered; start again from your MCP client."
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
+    "frame-ancestors 'none'",
+}
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Vault:
+    """Relatel tokens at rest: AES-GCM under a key derived from the server's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"relatel-mcp oauth relatel tokens")
+        self._aead = AESGCM(hkdf.derive(secret))
+
+    def seal(self, token: str) -> str:
+        nonce = os.urandom(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, token.encode(), b"relatel-token")).decode()
+
+    def open(self, sealed: str) -> str:
+        raw = base64.b64decode(sealed)
+        return self._aead.decrypt(raw[:12], raw[12:], b"relatel-token").decode()
+
+
+class OAuthServer:
+    """The provider of the SDK's auth handlers, our two pages, and each request's Relatel tenant."""
+
+    def __init__(
+        self, store: Store, accounts: Accounts, relatel: RelatelApp, public_url: str, vault: Vault
+    ) -> None:
+        self.store, self.accounts, self.relatel, self.vault = store, accounts, relatel, vault
+        self.public_url = public_url.rstrip("/")
+        self.resource = f"{self.public_url}/mcp"
+
+    # ------------------------------------------------------------------ clients (RFC 7591)
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        info = await self.store.oauth_client(client_id)
+        return OAuthClientInformationFull.model_validate_json(info) if info else None
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None  # the SDK's handler assigns it
+        await self.store.save_oauth_client(client_info.client_id, client_info.model_dump_json())
+
+    # ------------------------------------------------------------------ authorization
+
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        """After the SDK checked the client, redirect URI and PKCE parameters: our consent page."""
+        if params.resource not in (None, self.resource):
+            raise AuthorizeError("invalid_request", f"this server issues tokens for {self.resource} only")
+        request_id = secrets.token_urlsafe(32)
+        pending = {
+            "client_id": client.client_id,
+            "redirect_uri": str(params.redirect_uri),
+            "explicit": params.redirect_uri_provided_explicitly,
+            "code_challenge": params.code_challenge,
+            "state": params.state,
+            "scopes": params.scopes or [],
+        }
+        await self.store.put_secret(
+            "consent", digest(request_id), json.dumps(pending), time.time() + CONSENT_SECONDS
+        )
+        return f"{self.public_url}{CONSENT_PATH}?request={request_id}"
+
+    async def consent(self, request: Request) -> Response:
+        """Our page: which client asks, where the browser goes back to; Allow sends the user on to
+        Relatel, Deny back to the client with access_denied.
+
+        The answer must come from the browser the page was shown in: the page sets a SameSite=Strict
+        cookie and carries the same nonce in its form, so a form another site submits in the
+        user's browser (to allow an attacker's request) is refused."""
+        form = await request.form() if request.method == "POST" else {}
+        request_id = str(request.query_params.get("request") or form.get("request") or "")
+        if request.method == "GET":
+            return await self._consent_page(request_id)
+        cookie, nonce = request.cookies.get(_COOKIE, ""), str(form.get("nonce", ""))
+        if not cookie or not secrets.compare_digest(cookie, nonce):
+            return _page(403, "Not from this page", "<p>Answer on the page relatel-mcp showed you.</p>")
+        taken = await self.store.take_secret("consent", digest(request_id))
+        if taken is None:
+            return _page(400, "Nothing to approve", f"<p>{_GONE}</p>")
+        pending = json.loads(taken[0])
+        if form.get("decision") != "allow":
+            return _back(pending, error="access_denied")
+        relatel_state = secrets.token_urlsafe(32)
+        await self.store.put_secret("relatel", digest(relatel_state), taken[0], time.time() + CONSENT_SECONDS)
+        return RedirectResponse(
+            self.relatel.authorize_url(f"{self.public_url}{CALLBACK_PATH}", relatel_state), status_code=302
+        )
+
+    async def _consent_page(self, request_id: str) -> Response:
+        found = await self.store.secret("consent", digest(request_id))
+        if found is None or found[2]:
+            return _page(400, "Nothing to approve", f"<p>{_GONE}</p>")
+        pending = json.loads(found[0])
+        client = await self.get_client(pending["client_id"])
+        nonce = secrets.token_urlsafe(24)
+        page = _page(
+            200, "Allow access to your Relatel account?", _consent_form(request_id, nonce, pending, client)
+        )
+        page.set_cookie(_COOKIE, nonce, max_age=CONSENT_SECONDS, path=CONSENT_PATH, httponly=True,
+                        samesite="strict", secure=self.public_url.startswith("https://"))  # fmt: skip
+        return page
+
+    async def callback(self, request: Request) -> Response:
+        """Relatel sends the browser back here: exchange its code, keep the grant, hand the client
+        our own authorization code."""
+        taken = await self.store.take_secret("relatel", digest(request.query_params.get("state", "")))
+        if taken is None:
+            return _page(400, "Unknown or expired login", "<p>Start again from your MCP client.</p>")
+        pending = json.loads(taken[0])
+        code = request.query_params.get("code")
+        if not code:
+            return _back(pending, error="access_denied")
+        try:
+            relatel_token = await self.relatel.exchange(code, f"{self.public_url}{CALLBACK_PATH}")
+        except RelatelRefused:
+            return _back(pending, error="server_error")
+        account = await self.accounts.of(Tenant(relatel_token))
+        if account is None:
+            return _back(pending, error="access_denied")
+        grant_id = secrets.token_urlsafe(16)
+        await self.store.save_grant(grant_id, pending["client_id"], account, self.vault.seal(relatel_token))
+        ours = secrets.token_urlsafe(32)
+        expires = time.time() + CODE_SECONDS
+        issued = {**pending, "account": account, "expires": expires}
+        await self.store.put_secret("code", digest(ours), json.dumps(issued), expires, grant_id)
+        return _back(pending, code=ours)
+
+    async def load_authorization_code(self, client: OAuthClientInformationFull, authorization_code: str) -> AuthorizationCode | None:  # fmt: skip
+        found = await self._alive("code", authorization_code)
+        if found is None:
+            return None
+        data, _ = found
+        return AuthorizationCode(
+            code=authorization_code,
+            scopes=data["scopes"],
+            expires_at=data["expires"],
+            client_id=data["client_id"],
+            code_challenge=data["code_challenge"],
+            redirect_uri=data["redirect_uri"],
+            redirect_uri_provided_explicitly=data["explicit"],
+            resource=self.resource,
+            subject=data["account"],
+        )
+
+    async def exchange_authorization_code(self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode) -> OAuthToken:  # fmt: skip
+        taken = await self.store.take_secret("code", digest(authorization_code.code))
+        if taken is None or taken[1] is None:
+            raise TokenError("invalid_grant", "authorization code already used")
+        return await self._issue(taken[1], json.loads(taken[0]))
+
+    # ------------------------------------------------------------------ tokens
+
+    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:  # fmt: skip
+        found = await self._alive("refresh", refresh_token)
+        if found is None:
+            return None
+        data, _ = found
+        return RefreshToken(token=refresh_token, client_id=data["client_id"], scopes=data["scopes"],
+                            resource=self.resource, subject=data["account"])  # fmt: skip
+
+    async def exchange_refresh_token(self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]) -> OAuthToken:  # fmt: skip
+        taken = await self.store.take_secret("refresh", digest(refresh_token.token))  # it rotates
+        if taken is None or taken[1] is None or await self.store.grant(taken[1]) is None:
+            raise TokenError("invalid_grant", "refresh token already used or revoked")
+        return await self._issue(taken[1], {**json.loads(taken[0]), "scopes": scopes})
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        """The bearer check of every MCP request: a live token of a live grant whose Relatel token
+        Relatel still accepts (asked at most every few minutes; a refusal ends the grant)."""
+        found = await self._alive("access", token)
+        if found is None:
+            return None
+        data, grant_id = found
+        grant = await self.store.grant(grant_id)
+        if grant is None:
+            return None
+        if await self.accounts.of(Tenant(self.vault.open(grant[2]))) is None:
+            await self.store.revoke_grant(grant_id)
+            return None
+        return AccessToken(token=token, client_id=data["client_id"], scopes=data["scopes"],
+                           expires_at=int(data["expires"]), resource=self.resource, subject=data["account"],
+                           claims={"grant": grant_id})  # fmt: skip
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        """RFC 7009: revoking either token ends the grant and every token issued under it."""
+        for kind in ("access", "refresh"):
+            found = await self.store.secret(kind, digest(token.token))
+            if found is not None and found[1] is not None:
+                await self.store.revoke_grant(found[1])
+
+    async def tenant(self, access_token: AccessToken) -> Tenant:
+        """Whose Relatel account an authenticated request acts on (the grant's own token)."""
+        grant = await self.store.grant(str((access_token.claims or {}).get("grant")))
+        if grant is None:
+            raise ToolError("unauthorized", "This login has ended; log in again from your MCP client.", 401)
+        return Tenant(self.vault.open(grant[2]))
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _alive(self, kind: str, secret: str) -> tuple[dict[str, Any], str] | None:
+        """A live, unused secret of this kind and its grant. A used code or refresh token shown
+        again means it leaked: the grant ends (OAuth 2.1 §4.1.3, §4.3.1)."""
+        found = await self.store.secret(kind, digest(secret))
+        if found is None or found[1] is None:
+            return None
+        data, grant_id, used = found
+        if used:
+            if kind in ("code", "refresh"):
+                await self.store.revoke_grant(grant_id)
+            return None
+        return json.loads(data), grant_id
+
+    async def _issue(self, grant_id: str, data: dict[str, Any]) -> OAuthToken:
+        if await self.store.grant(grant_id) is None:
+            raise TokenError("invalid_grant", "the grant has ended")
+        access, refresh = "rmcp_at_" + secrets.token_urlsafe(32), "rmcp_rt_" + secrets.token_urlsafe(32)
+        now = time.time()
+        kept = {k: data[k] for k in ("client_id", "scopes", "account")}
+        await self.store.put_secret("access", digest(access), json.dumps({**kept, "expires": now + ACCESS_SECONDS}),
+                                    now + ACCESS_SECONDS, grant_id)  # fmt: skip
+        await self.store.put_secret(
+            "refresh", digest(refresh), json.dumps(kept), now + REFRESH_SECONDS, grant_id
+        )
+        return OAuthToken(access_token=access, token_type="Bearer", expires_in=ACCESS_SECONDS,
+                          refresh_token=refresh, scope=" ".join(data["scopes"]) or None)  # fmt: skip
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(CONSENT_PATH, self.consent, methods=["GET", "POST"]),
+            Route(CALLBACK_PATH, self.callback, methods=["GET"]),
+        ]
+
+
+def _back(pending: dict[str, Any], **params: str) -> Response:
+    """To the MCP client's registered redirect URI, with its state."""
+    url = construct_redirect_uri(pending["redirect_uri"], state=pending.get("state"), **params)
+    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+def _consent_form(
+    request_id: str, nonce: str, pending: dict[str, Any], client: OAuthClientInformationFull | None
+) -> str:
+    name = quoted(client.client_name if client and client.client_name else "(no name given)", 80)
+    return (
+        f"<p>An application that calls itself {html.escape(name)} (client id "
+        f"<code>{html.escape(pending['client_id'])}</code>) asks to use your Relatel account through "
+        "relatel-mcp: to read and change your company's data with its tools. Calls, SMS, orders and "
+        "deletes still ask you each time.</p>"
+        f"<p>After you allow it, you log in at Relatel, and your browser is then sent back to:<br>"
+        f"<code>{html.escape(pending['redirect_uri'])}</code></p>"
+        "<p>Allow it only if you started this from that application.</p>"
+        f'<form method="post"><input type="hidden" name="request" value="{html.escape(request_id)}">'
+        f'<input type="hidden" name="nonce" value="{html.escape(nonce)}">'
+        '<button name="decision" value="allow">Allow</button> '
+        '<button name="decision" value="deny">Deny</button></form>'
+    )
+
+
+def _page(status: int, title: str, body: str) -> HTMLResponse:
+    page = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<style>body{font:16px system-ui;max-width:40em;margin:2em auto;padding:0 1em}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
