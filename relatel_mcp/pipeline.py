@@ -98,7 +98,7 @@ class Pipeline:
             if approval.channel == "dry_run":
                 await audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
                 return dry_run_result(request, approval)
-            await self.gate.spend(account, approval)
+            await self.gate.spend(op, account, approval)
             await audit.intend()
             response = await self._send(op, request, tenant, account, approval)
             result = shape(op, response, max_bytes=self.max_result_bytes)

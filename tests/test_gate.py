@@ -382,3 +382,15 @@ async def test_italian_numbers_keep_their_leading_zero(sandbox):
         result = await session.call_tool("initiate_call", {"to_number": "+39 06 1234 5678"})
     assert not result.is_error
     assert [r["body"] for r in sandbox.requests() if r["method"] == "POST"] == [{"to_number": "390612345678"}]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_kill_switch_turned_on_while_a_question_is_open_sends_nothing(sandbox, tmp_path, mode):
+    async def operator_stops_everything() -> None:
+        (tmp_path / "KILL_SWITCH").touch()
+
+    callback = answering("accept", during=operator_stops_everything)
+    async with connect(sandbox.url, mode=mode, state_dir=tmp_path, elicitation_callback=callback) as session:
+        error = error_of(await session.call_tool(*CALL))
+    assert error["code"] == "refused" and "kill switch" in error["message"]
+    assert sent(sandbox) == []

@@ -181,8 +181,11 @@ class Gate:
                 "The budget resets at midnight UTC; an operator can raise it in [budgets].",
             )
 
-    async def spend(self, account: str, approval: Approval) -> None:
-        """Take the budget for an approved call, atomically, just before it is sent."""
+    async def spend(self, op: Operation, account: str, approval: Approval) -> None:
+        """Just before an approved call is sent: the kill switch once more (a question can be open
+        for minutes), then its budget, taken atomically."""
+        if op.kind == "costly" and self.killed():
+            raise _refused("the kill switch was turned on: every costly action is stopped.")
         if approval.facts is None or approval.facts.spend is None:
             return
         kind, amount = approval.facts.spend
