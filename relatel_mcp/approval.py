@@ -23,20 +23,14 @@ import anyio
 from anyio.abc import TaskGroup
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from . import pages
 from .serving import UvicornServer
 from .store import Page, Store, StoreUnavailable
 
 PAGE_PATH = "/approve/"
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
-}
 
 
 class Approvals:
@@ -113,24 +107,24 @@ class Approvals:
         try:
             page = await self.store.page(page_id)
             if page is None or (request.method == "GET" and page.decision is not None):
-                return _html(
+                return pages.page(
                     404,
                     "Nothing to approve",
                     "<p>This approval page has expired or was already answered.</p>",
                 )
             if request.method == "GET":
-                return _html(200, "Approve this action?", _form(page))
+                return pages.page(200, "Approve this action?", _form(page))
             decision = str((await request.form()).get("decision"))
             if decision not in ("approve", "decline") or not await self.store.decide(page_id, decision):
-                return _html(409, "Already answered", "<p>This question was already answered.</p>")
+                return pages.page(409, "Already answered", "<p>This question was already answered.</p>")
         except StoreUnavailable:
-            return _html(
+            return pages.page(
                 503, "Try again", "<p>Your answer cannot be recorded right now; try again shortly.</p>"
             )
         if page_id in self._answered:
             self._answered[page_id].set()
         done = "Approved" if decision == "approve" else "Declined"
-        return _html(200, done, f"<p>{done}. You can close this page and return to your assistant.</p>")
+        return pages.page(200, done, f"<p>{done}. You can close this page and return to your assistant.</p>")
 
 
 def _form(page: Page) -> str:
@@ -145,17 +139,6 @@ def _form(page: Page) -> str:
         f"</form><p class=note>Nothing happens unless you approve. This page works once, for about "
         f"{minutes} minute{'s' * (minutes != 1)}.</p>"
     )
-
-
-def _html(status: int, title: str, body: str) -> HTMLResponse:
-    page = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        "<meta name=viewport content='width=device-width'><style>body{font:16px system-ui;"
-        "max-width:40em;margin:2em auto;padding:0 1em}.facts{border-left:4px solid #c60;"
-        "padding-left:1em}button{font-size:1.1em;margin-right:1em}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(page, status_code=status, headers=_HEADERS)
 
 
 # ------------------------------------------------------------------------------ where pages live

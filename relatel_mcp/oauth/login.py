@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..pages import page
 from ..serving import UvicornServer
 from ..store import private_directory, private_file
 from .relatel import RelatelApp, RelatelRefused
@@ -112,11 +113,7 @@ def _loopback(redirect_uri: str) -> tuple[str, int, str]:
 
 
 def _page(status: int, text: str) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>relatel-mcp login</title><p>{text}</p>",
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
-    )
+    return page(status, "relatel-mcp login", f"<p>{text}</p>")
 
 
 async def identify(base_url: str, token: str) -> Identity | None:

@@ -46,6 +46,7 @@ from starlette.routing import Route
 from ..accounts import Accounts
 from ..client import Tenant
 from ..errors import ToolError
+from ..pages import page
 from ..sanitize import quoted
 from ..store import Store
 from .relatel import RelatelApp, RelatelRefused
@@ -58,13 +59,6 @@ CALLBACK_PATH = "/oauth/callback"
 CONSENT_PATH = "/oauth/consent"
 _COOKIE = "relatel_mcp_consent"
 _GONE = "This request has expired or was already answered; start again from your MCP client."
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
-    "frame-ancestors 'none'",
-}
 
 
 def digest(secret: str) -> str:
@@ -324,9 +318,5 @@ def _consent_form(
 
 
 def _page(status: int, title: str, body: str) -> HTMLResponse:
-    page = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        "<style>body{font:16px system-ui;max-width:40em;margin:2em auto;padding:0 1em}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
+    # Its forms lead on to Relatel's page, and back to the MCP client's redirect URI.
+    return page(status, title, body, form_action="'self' http: https:")

@@ -26,13 +26,13 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from relatel_mcp.pages import page
 from relatel_mcp.sandbox.auth import DEMO_TOKENS, IDENTITIES
 from relatel_mcp.sandbox.data import SandboxState
 
 CLIENT_ID = "relatel-mcp-sandbox"
 CLIENT_SECRET = "sandbox-secret"
 CODE_SECONDS = 600
-_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 
 
 def redirect_allowed(state: SandboxState, uri: str) -> bool:
@@ -116,13 +116,11 @@ def _consent_form(fields: dict[str, Any]) -> str:
 
 
 def _page(status: int, title: str, body: str) -> HTMLResponse:
-    page = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(page, status_code=status, headers=_HEADERS)
+    return page(status, title, body, form_action="'self' http: https:")
 
 
 def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
     joiner = "&" if urlsplit(uri).query else "?"
-    return RedirectResponse(f"{uri}{joiner}{urlencode(params)}", status_code=302, headers=_HEADERS)
+    return RedirectResponse(
+        f"{uri}{joiner}{urlencode(params)}", status_code=302, headers={"Cache-Control": "no-store"}
+    )
