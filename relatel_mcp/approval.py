@@ -86,7 +86,7 @@ class Approvals:
 
     def next_expiry(self) -> float | None:
         """Seconds until the first of this process's questions expires."""
-        return min(self._mine.values(), default=time.time()) - time.time() if self._mine else None
+        return min(self._mine.values()) - time.time() if self._mine else None
 
     def changed(self) -> anyio.Event:
         """An event set the next time a question of this process is closed."""
@@ -147,8 +147,8 @@ def _form(page: Page) -> str:
 class PagesAt:
     """Pages served by the HTTP server itself, at `base`."""
 
-    def __init__(self, approvals: Approvals, base: str) -> None:
-        self.approvals, self.base = approvals, base.rstrip("/")
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
 
     async def url(self, page: Page) -> str:
         return f"{self.base}{PAGE_PATH}{page.id}"

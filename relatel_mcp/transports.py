@@ -64,7 +64,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .accounts import Accounts, Unavailable
-from .approval import PAGE_PATH, Approvals, PagesAt
+from .approval import PAGE_PATH, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
 from .logs import AccessLog
@@ -138,7 +138,7 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
     approvals = services.gate.approvals
     oauth = _oauth_server(settings, services, options) if options.auth == "oauth" else None
     tenant_of = _tenant_of(settings, options, oauth)
-    server = build_server(settings, services, tenant_of, _pages_of(approvals, options))
+    server = build_server(settings, services, tenant_of, _pages_of(options))
     security = _transport_security(options)
     manager = StreamableHTTPSessionManager(
         app=server,
@@ -266,11 +266,11 @@ def _tenant_of(settings: Settings, options: HttpOptions, oauth: OAuthServer | No
     return from_request
 
 
-def _pages_of(approvals: Approvals, options: HttpOptions) -> Callable[[ServerRequestContext], PagesAt | None]:
+def _pages_of(options: HttpOptions) -> Callable[[ServerRequestContext], PagesAt | None]:
     def pages(ctx: ServerRequestContext) -> PagesAt | None:
         if ctx.request is None:
             return None
-        return PagesAt(approvals, options.public_url or str(ctx.request.base_url))
+        return PagesAt(options.public_url or str(ctx.request.base_url))
 
     return pages
 
