@@ -8,6 +8,10 @@ small enough for an agent's context.
   (with `next_page` pointing at the rest), then overlong strings are shortened, and `truncated`
   says what was left out and how to get it.
 - Structured content is checked against the tool's own output schema, as MCP clients will.
+- List and get tools answer concisely unless asked for `detail: full`: each entity cut to the
+  fields its catalogue entry names (`Cut`), without nulls. A concise list's text gives the field
+  names once, as a table (`{"calls": {"fields": [...], "rows": [[...], ...]}}`): the same values
+  as the structured content, in about two thirds of the bytes.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ THIRD_PARTY_NOTE = (
 MAX_AUDIO_BYTES = 10 * 1024 * 1024
 
 
-def shape(op: Operation, response: httpx2.Response, *, max_bytes: int) -> types.CallToolResult:
-    """A successful answer as a result; anything else as the error an agent can act on."""
+def shape(
+    op: Operation, response: httpx2.Response, *, max_bytes: int, full: bool = False
+) -> types.CallToolResult:
+    """A successful answer as a result (concise where the tool has a concise form, unless `full`);
+    anything else as the error an agent can act on."""
     if not response.is_success:
         raise errors.from_response(op, response)
     if op.media == "audio/mpeg":
@@ -43,11 +50,24 @@ def shape(op: Operation, response: httpx2.Response, *, max_bytes: int) -> types.
         return _csv(response, max_bytes)
     if op.output_schema is None:
         return types.CallToolResult(content=[types.TextContent(text=clean_text(response.text) or "OK")])
-    structured = fit(op, _structured(op, json_body(response)), max_bytes)
-    text = compact_json(structured)
-    if fields := op.third_party_fields:
+    concise = op.cut is not None and not full
+    structured = fit(op, _structured(op, json_body(response), concise), max_bytes)
+    text = compact_json(tabled(structured) if concise else structured)
+    if fields := op.concise_third_party_fields if concise else op.third_party_fields:
         text = f"{THIRD_PARTY_NOTE.format(fields=', '.join(fields))}\n{text}"
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+
+def tabled(structured: dict[str, Any]) -> dict[str, Any]:
+    """A result's lists of objects as tables: the field names once, then a row of values per item
+    (null where an item lacks a field)."""
+    out: dict[str, Any] = {}
+    for key, value in structured.items():
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            fields = list(dict.fromkeys(name for item in value for name in item))
+            value = {"fields": fields, "rows": [[item.get(name) for name in fields] for item in value]}
+        out[key] = value
+    return out
 
 
 def compact_json(value: Any) -> str:
@@ -65,11 +85,14 @@ def json_body(response: httpx2.Response) -> Any:
         raise errors.bad_response("not valid JSON") from None
 
 
-def _structured(op: Operation, body: Any) -> dict[str, Any]:
+def _structured(op: Operation, body: Any, concise: bool) -> dict[str, Any]:
     structured = clean_data({op.list_key: body} if op.list_key else body)
     if not isinstance(structured, dict):
         raise errors.bad_response(f"expected a JSON object, got {type(body).__name__}")
-    if op.page is not None and (cursor := next_page(op, _items(structured)[1])):
+    cursor = next_page(op, _items(structured)[1]) if op.page is not None else None
+    if concise and op.cut is not None:
+        structured = op.cut.apply(structured)
+    if cursor:
         structured = {**structured, "next_page": cursor}
     problem = jsonschema.exceptions.best_match(_validator(op).iter_errors(structured))
     if problem is not None:
