@@ -178,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
         help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
     )
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
+    serve.add_argument(
+        "--all-tools",
+        action="store_true",
+        default=None,
+        help="list every tool, also those the account lacks admin rights, a plan or the M2M agreement "
+        "for (env RELATEL_MCP_ALL_TOOLS=1; they are refused upstream)",
+    )
     _policy_options(serve)
     _state_dir_option(serve)
     serve.set_defaults(run=_serve)
@@ -297,6 +304,7 @@ def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: 
         destructive=args.destructive,
         read_only=args.read_only,
         dry_run=args.dry_run,
+        all_tools=getattr(args, "all_tools", None),
     )
 
 
@@ -380,13 +388,16 @@ def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) ->
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
     from mcp.server.stdio import stdio_server
 
-    from .server import build_server
+    from .server import build_server, read_account
 
     async with _upstream(settings, sandbox) as settings, services(settings) as s:
         server = build_server(settings, s)
         _announce(settings, sandbox)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read_account, settings, s)  # while the client starts: what to list
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
 
 
 @contextlib.asynccontextmanager

@@ -33,6 +33,7 @@ class Settings:
     state_dir: Path = field(default_factory=default_state_dir)
     secret: str | None = field(default=None, repr=False)  # seals confirmation tokens; shared by replicas
     store: str | None = field(default=None, repr=False)  # postgresql:// URL; None: SQLite in state_dir
+    all_tools: bool = False  # list every tool, also those this account lacks what they need for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             state_dir=default_state_dir(env),
             secret=env.get("RELATEL_MCP_SECRET") or None,
             store=env.get("RELATEL_MCP_STORE") or None,
+            all_tools=flag(env, "RELATEL_MCP_ALL_TOOLS"),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings = replace(settings, base_url=check_base_url(settings.base_url))
@@ -133,6 +135,7 @@ def load_settings(
     base_url: str | None = None,
     state_dir: Path | None = None,
     store: str | None = None,
+    all_tools: bool | None = None,
     env: Mapping[str, str] = os.environ,
     **policy: Any,
 ) -> Settings:
@@ -147,6 +150,7 @@ def load_settings(
         policy=load_policy(path, **policy),
         state_dir=state_dir,
         store=store,
+        all_tools=all_tools,
     )
 
 

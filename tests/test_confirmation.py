@@ -148,11 +148,15 @@ async def test_by_default_a_client_that_cannot_ask_its_user_is_offered_no_gated_
 
 
 async def test_the_instructions_say_how_an_operator_enables_gated_tools(sandbox):
+    """For clients that load tools on demand: what the server is for, its toolsets, that costly
+    actions ask the user, in at most 600 bytes."""
     from relatel_mcp.server import INSTRUCTIONS
 
     async with connect(sandbox.url, mode="legacy") as session:
         assert session.session.initialize_result.instructions == INSTRUCTIONS
     assert "--costly preview" in INSTRUCTIONS and len(INSTRUCTIONS.encode()) <= 600
+    assert all(op.toolset in INSTRUCTIONS for op in catalog.load())
+    assert "ask the user to confirm" in INSTRUCTIONS and "phone system" in INSTRUCTIONS
 
 
 @pytest.mark.parametrize("mode", MODES)

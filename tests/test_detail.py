@@ -68,6 +68,7 @@ async def test_a_list_is_concise_by_default_and_whole_with_detail_full(sandbox, 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_get_tool_is_concise_too_and_detail_is_never_sent_upstream(sandbox, mode):
     async with connect(sandbox.url, mode=mode) as session:
+        await session.list_tools()  # as clients do first (the server reads what the account can use)
         sandbox.clear_requests()
         concise = await session.call_tool("get_contact", {"id": 1})
         full = await session.call_tool("get_contact", {"id": 1, "detail": "full"})

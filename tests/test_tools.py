@@ -222,6 +222,7 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     args = case.args(sandbox) if callable(case.args) else case.args
     path = case.path(sandbox) if callable(case.path) else case.path
     async with connect(sandbox.url, mode=mode, policy=ALLOW) as session:
+        await session.list_tools()  # as clients do first (the server reads what the account can use)
         sandbox.clear_requests()
         result = await session.call_tool(case.tool, args)
         assert not result.is_error, result.content[0].text
