@@ -30,7 +30,7 @@ import anyio
 from .accounts import Accounts, Employee, Unavailable
 from .catalog import REQUIREMENTS, Operation
 from .client import RelatelClient, Tenant, UpstreamRequest
-from .errors import ToolError
+from .errors import ToolError, missing_hint
 
 PROBES = {  # requirement -> the read whose 403 says the company lacks it
     "m2m": "/api/v2/m2m/subscriptions",
@@ -51,14 +51,14 @@ class Lacking:
 NOTHING = Lacking()
 
 
-def hidden_error(op: Operation, missing: Iterable[str]) -> ToolError:
+def hidden_error(op: Operation, missing: tuple[str, ...]) -> ToolError:
     """A call to a tool this account's tool list leaves out: what is missing; nothing was sent."""
     needs = " and ".join(REQUIREMENTS[r] for r in missing)
     return ToolError(
         "forbidden",
         f"{op.name} needs {needs}, which this account lacks, so it is not in this account's tool "
         "list. Nothing was sent.",
-        hint="Use the tools listed; an administrator of the Relatel account can change what it includes.",
+        hint=missing_hint(missing),
     )
 
 

@@ -96,28 +96,32 @@ class Accounts:
     async def of(self, tenant: Tenant) -> str | None:
         cached = await self.cached(tenant)
         if cached is None or cached[1] < time.time():
-            employee = await self._refresh(tenant)
-            return employee.account if employee is not None else None
+            cached = await self._refresh(tenant)
+            with contextlib.suppress(StoreUnavailable):  # for other replicas
+                await self.store.remember_account(tenant.id, *cached)
         return cached[0]
 
     async def employee(self, tenant: Tenant) -> Employee | None:
         """The token's employee (admin, features), from the same request that finds its account;
-        None where Relatel refuses the token."""
+        None where Relatel refuses the token. Kept in memory only: the store is for whose token it
+        is, which the credential check asks (`of`)."""
         kept = self._employees.get(tenant.id)
-        if kept is not None and kept[1] >= time.time():
-            return kept[0]
-        return await self._refresh(tenant)
+        if kept is None or kept[1] < time.time():
+            await self._refresh(tenant)
+            kept = self._employees.get(tenant.id)
+        return kept[0] if kept is not None else None
 
-    async def _refresh(self, tenant: Tenant) -> Employee | None:
+    async def _refresh(self, tenant: Tenant) -> tuple[str | None, float]:
+        """Ask Relatel whose the token is; remember the answer here (account and employee)."""
         employee = await self._ask(tenant)
-        expiry = time.time() + (self.ttl if employee is not None else self.refused_ttl)
-        cached = (employee.account if employee is not None else None, expiry)
-        self._memo(tenant, cached)
-        if employee is not None:
-            _remember(self._employees, tenant.id, (employee, expiry), self.size)
-        with contextlib.suppress(StoreUnavailable):
-            await self.store.remember_account(tenant.id, *cached)
-        return employee
+        if employee is None:
+            entry: tuple[str | None, float] = (None, time.time() + self.refused_ttl)
+            self._employees.pop(tenant.id, None)
+        else:
+            entry = (employee.account, time.time() + self.ttl)
+            _remember(self._employees, tenant.id, (employee, entry[1]), self.size)
+        self._memo(tenant, entry)
+        return entry
 
     async def refused(self, tenant: Tenant) -> None:
         """Relatel just refused this token (401): remember that, here and for other replicas, so the

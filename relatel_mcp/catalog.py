@@ -3,19 +3,26 @@
 A mistake in tools.yaml (an unknown model, a duplicate name, a path parameter the model lacks, an
 operationId the contract does not have) stops the server with a message naming the entry, rather
 than surfacing as a broken tool in the middle of an agent's work.
+
+tools.yaml is what people edit; the server reads `tools.json` beside it, the same document as
+JSON, so that starting needs no YAML parser (PyYAML's import alone costs more memory and time than
+the whole catalogue). After changing tools.yaml: `python -m relatel_mcp.catalog` (a test fails
+until then).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import mcp.types as types
-import yaml
 
 from . import contract
 from .models import MODELS, Args
@@ -112,14 +119,14 @@ class Operation:
     def path_params(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.path))
 
-    @property
+    @cached_property
     def third_party_fields(self) -> tuple[str, ...]:
         """The people-written text fields this tool's results carry (from the contract's shape).
 
         A response that is nothing but a `message` is the API's own status line, not people's."""
         return _third_party(self.response or {})
 
-    @property
+    @cached_property
     def concise_third_party_fields(self) -> tuple[str, ...]:
         """The same, of a concise result."""
         if self.cut is None or self.response is None:
@@ -339,12 +346,31 @@ def _entities(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @cache
 def load() -> tuple[Operation, ...]:
-    text = resources.files(__package__).joinpath("tools.yaml").read_text(encoding="utf-8")
+    return parse(json.loads(resources.files(__package__).joinpath("tools.json").read_text(encoding="utf-8")))
+
+
+def from_yaml(text: str) -> dict[str, Any]:
+    """tools.yaml as the document `parse` takes (PyYAML, a development dependency)."""
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"tools.yaml is not valid YAML: {exc}") from None
-    return parse(document)
+    if not isinstance(document, dict):
+        raise CatalogError("tools.yaml: expected a mapping with 'tools'")
+    return document
+
+
+def main() -> None:
+    """Check tools.yaml and write it as tools.json, which the server reads."""
+    here = Path(__file__).parent
+    document = from_yaml((here / "tools.yaml").read_text(encoding="utf-8"))
+    print(f"{len(parse(document))} tools checked", file=sys.stderr)
+    (here / "tools.json").write_text(
+        json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {here / 'tools.json'}", file=sys.stderr)
 
 
 def parse(document: dict[str, Any]) -> tuple[Operation, ...]:
@@ -438,3 +464,7 @@ def _operation(index: int, entry: Any, cuts: dict[str, Cut]) -> Operation:
     if op.response is not None and op.response.get("type") == "array" and not op.list_key:
         raise fail("the response is a bare array: give list_key")
     return op
+
+
+if __name__ == "__main__":
+    main()

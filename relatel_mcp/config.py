@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import StartUpError
 from .policy.settings import Policy, default_state_dir, load_policy
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
 
 
-class ConfigError(Exception):
+class ConfigError(StartUpError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 

@@ -6,7 +6,6 @@ entry, and nothing knows whether the upstream is Relatel or the sandbox.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import time
@@ -211,6 +210,8 @@ def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict
     missing = [name for name in free if fields[name].is_required()]
     meant = {}
     for name in unknown:
+        import difflib  # only for a mistyped argument
+
         close = difflib.get_close_matches(name, free, n=1)
         if close or (len(unknown) == 1 and len(missing) == 1):
             meant[name] = (close or missing)[0]

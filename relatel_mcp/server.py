@@ -7,9 +7,8 @@ pydantic model), not a Python function with a signature for MCPServer to introsp
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -112,15 +111,15 @@ def offered(tools: Described, policy: Policy, *, human: bool, lacking: Lacking =
     return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human) and not lacking.of(op)]
 
 
-def requirements(tools: Described) -> frozenset[str]:
+def requirements(operations: Iterable[Operation]) -> frozenset[str]:
     """What the account must be asked about before these tools are listed."""
-    return frozenset(r for op, _ in tools for r in op.requires)
+    return frozenset(r for op in operations for r in op.requires)
 
 
 async def read_account(settings: Settings, services: Services) -> None:
     """Find out at start-up what the configured token's account can use (stdio: one account)."""
     if not settings.all_tools and settings.token:
-        await services.access.of(Tenant(settings.token), requirements(described_tools(settings)))
+        await services.access.of(Tenant(settings.token), requirements(visible_operations(settings)))
 
 
 def pipeline_for(settings: Settings, services: Services) -> Pipeline:
@@ -148,7 +147,7 @@ def build_server(
     gate, accounts, access = services.gate, services.accounts, services.access
     tools = described_tools(settings)
     operations = {op.name: op for op, _ in tools}
-    needs = requirements(tools)
+    needs = requirements(operations.values())
     pipeline = pipeline_for(settings, services)
 
     async def lacking(ctx: ServerRequestContext) -> Lacking:
@@ -222,10 +221,14 @@ def build_server(
             contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
         )
 
+    schemas = {op.name: tool.input_schema for op, tool in tools}
     return Server(
         "relatel-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
+        # For the SDK's Mcp-Param header check of 2026-07-28 HTTP calls: the schema at hand, rather
+        # than running tools/list (and asking what the account can use) before every call.
+        get_tool_input_schema=schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,
@@ -287,6 +290,8 @@ def channel_of(
 
 
 def unknown_tool(name: str, operations: dict[str, Operation]) -> str:
+    import difflib  # only for a mistyped tool
+
     close = difflib.get_close_matches(name, operations, n=3)
     suggestion = f" Did you mean {', '.join(close)}?" if close else ""
     return f"Unknown tool {name[:80]!r}.{suggestion} The tool list shows the tools this server offers."

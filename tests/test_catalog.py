@@ -53,6 +53,11 @@ def test_shipped_contract_extract_is_up_to_date(openapi):
     assert shipped == contract.extract(openapi), "run: python -m relatel_mcp.contract contract/openapi.yaml"
 
 
+def test_shipped_catalogue_is_tools_yaml_as_json(document):
+    shipped = json.loads((ROOT / "relatel_mcp" / "tools.json").read_text(encoding="utf-8"))
+    assert shipped == document, "run: python -m relatel_mcp.catalog"
+
+
 def test_every_tool_sets_all_four_hints_from_its_kind():
     for op in catalog.load():
         hints = op.tool().annotations.model_dump(by_alias=True, exclude_none=True)
