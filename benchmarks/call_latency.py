@@ -1,23 +1,21 @@
-"""How fast a tool call is, end to end, and what the server costs to start and to keep.
+"""How fast a tool call is, end to end, in process.
 
 A real MCP client (JSON-RPC over memory streams, the 2025-11-25 era) calls the server, which
 talks HTTP to the sandbox on loopback. Prints percentiles of wall time per call for a read, a read
-of the largest list (100 calls), an argument error (nothing sent), and the stdio start-up time of
-`relatel-mcp` to its first tools/list; and the RSS after the run.
+of the largest list (100 calls; concise, and with detail full), and an argument error (nothing
+sent). Start-up, memory and the stdio call, against a bare MCP server: benchmarks/against_floor.py.
 Run: .venv/bin/python benchmarks/call_latency.py
 """
 
 from __future__ import annotations
 
-import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from relatel_mcp.config import Settings
 from relatel_mcp.sandbox import SandboxServer
@@ -50,32 +48,15 @@ async def calls(url: str) -> None:
     ):
         await timed(s, "list_tags", {}, 20)  # warm up
         report("get_current_employee", await timed(s, "get_current_employee", {}, CALLS))
-        report("list_calls (limit 100, ~40 KB)", await timed(s, "list_calls", {"limit": 100}, CALLS // 3))
+        report("list_calls limit 100, concise", await timed(s, "list_calls", {"limit": 100}, CALLS // 3))
+        full = {"limit": 100, "detail": "full"}  # ~40 KB, cut to RELATEL_MCP_MAX_RESULT_BYTES
+        report("list_calls limit 100, detail full", await timed(s, "list_calls", full, CALLS // 3))
         report("invalid arguments (nothing sent)", await timed(s, "list_calls", {"limit": 1000}, CALLS))
-
-
-async def startup(url: str) -> None:
-    env = {
-        "RELATEL_TOKEN": "sandbox-admin",
-        "RELATEL_BASE_URL": url,
-        "RELATEL_MCP_STATE_DIR": tempfile.mkdtemp(),
-    }
-    samples = []
-    for _ in range(5):
-        started = time.perf_counter()
-        params = StdioServerParameters(command=str(Path(sys.executable).with_name("relatel-mcp")), env=env)
-        async with Client(params, mode="legacy") as session:
-            await session.list_tools()
-        samples.append((time.perf_counter() - started) * 1000)
-    print(f"{'stdio start-up to first tools/list':34} median {statistics.median(samples):6.0f} ms   n=5")
 
 
 def main() -> None:
     with SandboxServer() as sandbox:
         anyio.run(calls, sandbox.url)
-        anyio.run(startup, sandbox.url)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'max RSS (benchmark + sandbox)':34} {rss:6.0f} MB")
 
 
 if __name__ == "__main__":

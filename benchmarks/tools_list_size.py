@@ -5,7 +5,9 @@ Two numbers, as received by a real MCP client over JSON-RPC:
   full list   everything, with annotations and output schemas
 for a client that can ask its user (all 53 tools), one that cannot (the gated tools are not
 offered), and with the operator's `preview` opt-in (every tool, the gated ones taking a
-confirmation_token). bytes / 4 is roughly tokens. Run: .venv/bin/python benchmarks/tools_list_size.py
+confirmation_token); and, against the sandbox, for accounts that lack what some tools need (a
+non-admin employee; a company on Switch Starter without the M2M agreement), whose lists leave
+those tools out. bytes / 4 is roughly tokens. Run: .venv/bin/python benchmarks/tools_list_size.py
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mcp import Client
 
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
+from relatel_mcp.sandbox import SandboxServer
 from relatel_mcp.server import build_server, services
 
 
@@ -31,16 +34,18 @@ async def decline(context: object, params: object) -> types.ElicitResult:
     return types.ElicitResult(action="decline")
 
 
-CASES = {
-    "a client that can ask its user": (Policy(), decline),
-    "a client that cannot (default policy)": (Policy(), None),
-    "--costly preview --destructive preview": (Policy(costly="preview", destructive="preview"), None),
+CASES = {  # (policy, elicitation callback, the sandbox account, or None: every tool listed)
+    "a client that can ask its user": (Policy(), decline, None),
+    "a client that cannot (default policy)": (Policy(), None, None),
+    "--costly preview --destructive preview": (Policy(costly="preview", destructive="preview"), None, None),
+    "can ask; a non-admin employee (sandbox-employee)": (Policy(), decline, "sandbox-employee"),
+    "can ask; Switch Starter, no M2M (sandbox-starter)": (Policy(), decline, "sandbox-starter"),
 }
 
 
-async def measure(policy: Policy, callback: object) -> dict[str, int]:
-    settings = Settings(token="unused", base_url="http://127.0.0.1:9", policy=policy,
-                        state_dir=Path(tempfile.mkdtemp()))  # fmt: skip
+async def measure(policy: Policy, callback: object, account: str | None, url: str) -> dict[str, int]:
+    settings = Settings(token=account or "unused", base_url=url if account else "http://127.0.0.1:9",
+                        policy=policy, state_dir=Path(tempfile.mkdtemp()), all_tools=account is None)  # fmt: skip
     async with (
         services(settings) as shared,
         Client(build_server(settings, shared), mode="legacy", elicitation_callback=callback) as session,
@@ -60,9 +65,11 @@ async def measure(policy: Policy, callback: object) -> dict[str, int]:
 
 
 def main() -> None:
-    for case, (policy, callback) in CASES.items():
+    with SandboxServer() as sandbox:
+        measured = {case: anyio.run(measure, *spec, sandbox.url) for case, spec in CASES.items()}
+    for case, values in measured.items():
         print(case)
-        for name, value in anyio.run(measure, policy, callback).items():
+        for name, value in values.items():
             tokens = f"  (~{value // 4:,} tokens)" if name.endswith("_bytes") else ""
             print(f"  {name:22} {value:>7,}{tokens}")
 

@@ -5,7 +5,8 @@ employee shares their budget and their audit. The account is asked of Relatel on
 (`GET /api/v2/employee`) and cached, in memory and in the store (so that replicas share it); the
 same answer tells whether a remote client's token is valid at all, so checking a credential and
 finding its account cost one request together. The store is a cache here: when it cannot be
-reached, tokens are checked with Relatel as if it were empty.
+reached, tokens are checked with Relatel as if it were empty. The same answer says what the
+employee may use (admin, features), kept in memory for access.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextlib
 import hashlib
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 from .client import RelatelClient, Tenant, UpstreamRequest
 from .errors import ToolError
@@ -22,6 +25,24 @@ from .store import Store, StoreUnavailable
 
 class Unavailable(Exception):
     """Relatel could not say whose the token is right now (unreachable or failing)."""
+
+
+@dataclass(frozen=True)
+class Employee:
+    """What the token's employee record says about what it may use."""
+
+    account: str
+    admin: bool | None  # None: the record does not say
+    features: frozenset[str] | None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Employee:
+        features = record.get("features")
+        return cls(
+            account_id(record["company_id"], record["id"]),
+            record["admin"] if isinstance(record.get("admin"), bool) else None,
+            frozenset(f for f in features if isinstance(f, str)) if isinstance(features, list) else None,
+        )
 
 
 def account_id(company_id: object, employee_id: object) -> str:
@@ -50,6 +71,7 @@ class Accounts:
         self.client, self.store = client, store
         self.ttl, self.refused_ttl, self.size = ttl, refused_ttl, size
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()  # -> (account, expiry)
+        self._employees: OrderedDict[str, tuple[Employee, float]] = OrderedDict()  # kept in memory only
 
     def last_known(self, tenant: Tenant) -> str | None:
         """The account last seen here for this token, however long ago (it never changes)."""
@@ -74,18 +96,39 @@ class Accounts:
     async def of(self, tenant: Tenant) -> str | None:
         cached = await self.cached(tenant)
         if cached is None or cached[1] < time.time():
-            account = await self._ask(tenant)
-            cached = (account, time.time() + (self.ttl if account is not None else self.refused_ttl))
-            self._memo(tenant, cached)
-            with contextlib.suppress(StoreUnavailable):
+            cached = await self._refresh(tenant)
+            with contextlib.suppress(StoreUnavailable):  # for other replicas
                 await self.store.remember_account(tenant.id, *cached)
         return cached[0]
+
+    async def employee(self, tenant: Tenant) -> Employee | None:
+        """The token's employee (admin, features), from the same request that finds its account;
+        None where Relatel refuses the token. Kept in memory only: the store is for whose token it
+        is, which the credential check asks (`of`)."""
+        kept = self._employees.get(tenant.id)
+        if kept is None or kept[1] < time.time():
+            await self._refresh(tenant)
+            kept = self._employees.get(tenant.id)
+        return kept[0] if kept is not None else None
+
+    async def _refresh(self, tenant: Tenant) -> tuple[str | None, float]:
+        """Ask Relatel whose the token is; remember the answer here (account and employee)."""
+        employee = await self._ask(tenant)
+        if employee is None:
+            entry: tuple[str | None, float] = (None, time.time() + self.refused_ttl)
+            self._employees.pop(tenant.id, None)
+        else:
+            entry = (employee.account, time.time() + self.ttl)
+            _remember(self._employees, tenant.id, (employee, entry[1]), self.size)
+        self._memo(tenant, entry)
+        return entry
 
     async def refused(self, tenant: Tenant) -> None:
         """Relatel just refused this token (401): remember that, here and for other replicas, so the
         next request with it is refused at the door (and an OAuth grant holding it ends)."""
         entry = (None, time.time() + self.refused_ttl)
         self._memo(tenant, entry)
+        self._employees.pop(tenant.id, None)
         with contextlib.suppress(StoreUnavailable):
             await self.store.remember_account(tenant.id, *entry)
 
@@ -104,7 +147,7 @@ class Accounts:
             )
         return account
 
-    async def _ask(self, tenant: Tenant) -> str | None:
+    async def _ask(self, tenant: Tenant) -> Employee | None:
         try:
             response = await self.client.send(
                 UpstreamRequest("GET", "/api/v2/employee"), tenant, idempotent=True, expect_json=True
@@ -116,13 +159,16 @@ class Accounts:
         if response.status_code != 200:
             raise Unavailable(f"Relatel answered HTTP {response.status_code}")
         try:
-            employee = response.json()["employee"]
-            return account_id(employee["company_id"], employee["id"])
+            return Employee.from_record(response.json()["employee"])
         except (ValueError, KeyError, TypeError):
             raise Unavailable("Relatel's answer did not say who the token belongs to") from None
 
     def _memo(self, tenant: Tenant, entry: tuple[str | None, float]) -> None:
-        self._cache[tenant.id] = entry
-        self._cache.move_to_end(tenant.id)
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
+        _remember(self._cache, tenant.id, entry, self.size)
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, entry: Any, size: int) -> None:
+    cache[key] = entry
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)

@@ -18,6 +18,7 @@ import html
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,8 +28,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import pages
-from .serving import UvicornServer
 from .store import Page, Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from .serving import UvicornServer
 
 PAGE_PATH = "/approve/"
 
@@ -165,6 +168,8 @@ class LoopbackPages:
     async def url(self, page: Page) -> str:
         async with self._lock:
             if self._server is None:
+                from .serving import UvicornServer  # only once a question is asked over stdio
+
                 self._server = UvicornServer(Starlette(routes=self.approvals.routes()), "127.0.0.1", 0)
                 self.tasks.start_soon(self._serve_while_needed, self._server)
                 await self._server.wait_started()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import signal
@@ -24,30 +23,34 @@ import traceback
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from . import __version__, catalog, function_calling, logs
 from .catalog import CatalogError
 from .config import ConfigError, Settings, flag, load_settings
-from .oauth.login import DEFAULT_REDIRECT_URI, Identity, LoginFailed, StoredLogin, identify
-from .oauth.login import login as oauth_login
-from .oauth.relatel import RelatelApp
+from .errors import StartUpError
+from .oauth.relatel import DEFAULT_REDIRECT_URI, RelatelApp
 from .policy import PolicyError
 from .policy.settings import ALIASES, MODES, default_state_dir
 from .sanitize import clean_data
 from .server import described_tools, offered, services
-from .serving import BindError, ConnectionLimits, UvicornServer, raise_file_limit
 from .store import open_store
-from .transports import HttpOptions, describe, http_app
+
+if TYPE_CHECKING:
+    from .oauth.login import Identity, StoredLogin
+    from .transports import HttpOptions
+
+# Imported where a command needs them, not at start-up: the HTTP transports and uvicorn's
+# protocol (serve --transport http|sse), the OAuth login (login, whoami, logout), the sandbox.
 
 SANDBOX_TOKEN = "sandbox-admin"
 COMMANDS = ("serve", "tools", "export", "audit", "sandbox", "login", "whoami", "logout")
 
 
 # What a user can fix: each says which setting to change. Anything else is a bug, with its traceback.
-START_UP_ERRORS = (CatalogError, ConfigError, PolicyError, BindError, LoginFailed)
+START_UP_ERRORS = (CatalogError, PolicyError, StartUpError)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -93,6 +96,8 @@ def _start_up_error(exc: BaseException) -> BaseException | None:
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only for a mistyped command
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {close[0]}?" if close else ""
 
@@ -178,6 +183,13 @@ def _parser() -> argparse.ArgumentParser:
         help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
     )
     serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
+    serve.add_argument(
+        "--all-tools",
+        action="store_true",
+        default=None,
+        help="list every tool, also those the account lacks admin rights, a plan or the M2M agreement "
+        "for (env RELATEL_MCP_ALL_TOOLS=1; they are refused upstream)",
+    )
     _policy_options(serve)
     _state_dir_option(serve)
     serve.set_defaults(run=_serve)
@@ -297,6 +309,7 @@ def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: 
         destructive=args.destructive,
         read_only=args.read_only,
         dry_run=args.dry_run,
+        all_tools=getattr(args, "all_tools", None),
     )
 
 
@@ -312,6 +325,9 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
             settings.require_token()
         anyio.run(_serve_stdio, settings, sandbox)
         return
+    from .serving import ConnectionLimits
+    from .transports import HttpOptions
+
     options = HttpOptions(
         host=args.host,
         port=args.port,
@@ -350,6 +366,9 @@ def _state_dir(args: argparse.Namespace, sandbox: bool) -> Iterator[Path]:
 
 
 async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
+    from .serving import UvicornServer, raise_file_limit
+    from .transports import describe, http_app
+
     raise_file_limit(options.limits.total + 100)
     async with _upstream(settings, sandbox) as settings, services(settings, api_keys=options.api_keys) as s:
         server = UvicornServer(None, options.host, options.port, limits=options.limits)
@@ -380,13 +399,16 @@ def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) ->
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
     from mcp.server.stdio import stdio_server
 
-    from .server import build_server
+    from .server import build_server, read_account
 
     async with _upstream(settings, sandbox) as settings, services(settings) as s:
         server = build_server(settings, s)
         _announce(settings, sandbox)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read_account, settings, s)  # while the client starts: what to list
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -477,11 +499,16 @@ def _audit(args: argparse.Namespace) -> None:
 
 
 def _login_place(args: argparse.Namespace) -> tuple[str, StoredLogin]:
+    from .oauth.login import StoredLogin
+
     settings = Settings.from_env(base_url=args.base_url, state_dir=args.state_dir)
     return settings.base_url, StoredLogin(settings.state_dir)
 
 
 def _login(args: argparse.Namespace) -> None:
+    from .oauth.login import LoginFailed, identify
+    from .oauth.login import login as oauth_login
+
     if not args.client_id or not args.client_secret:
         raise ConfigError(
             "relatel-mcp login needs your Relatel app: set RELATEL_CLIENT_ID and RELATEL_CLIENT_SECRET "
@@ -512,6 +539,8 @@ def _login(args: argparse.Namespace) -> None:
 
 
 def _whoami(args: argparse.Namespace) -> None:
+    from .oauth.login import LoginFailed, identify
+
     base_url, stored = _login_place(args)
     token = stored.token(base_url)
     if token is None:

@@ -15,7 +15,9 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import anyio
 import httpx2
@@ -33,7 +35,7 @@ class Tenant:
 
     token: str = field(repr=False)
 
-    @property
+    @cached_property
     def id(self) -> str:
         """A stable pseudonym for budgets and the audit log: never the token itself."""
         return hashlib.sha256(b"relatel-mcp tenant:" + self.token.encode()).hexdigest()[:16]
@@ -120,7 +122,7 @@ class RelatelClient:
             return await self._http.request(
                 request.method,
                 request.path,
-                params=list(request.params),
+                params=list(request.params) or None,
                 json=request.json,
                 headers={"Authorization": f"Bearer {tenant.token}"},
             )
@@ -134,7 +136,7 @@ class RelatelClient:
             if retry_after is None:
                 return self.retry.backoff(attempt)
             return retry_after if retry_after <= self.retry.max_retry_after else None
-        if expect_json and response.is_success and not _is_json(response.content):
+        if expect_json and response.is_success and not _is_json(response):
             return self.retry.backoff(attempt)
         return None
 
@@ -142,9 +144,19 @@ class RelatelClient:
         await self._http.aclose()
 
 
-def _is_json(content: bytes) -> bool:
+_parsed: WeakKeyDictionary[httpx2.Response, Any] = WeakKeyDictionary()
+
+
+def parsed_json(response: httpx2.Response) -> Any:
+    """The response's JSON, parsed once however often it is asked for (ValueError if it is none)."""
+    if response not in _parsed:
+        _parsed[response] = json.loads(response.content)
+    return _parsed[response]
+
+
+def _is_json(response: httpx2.Response) -> bool:
     try:
-        json.loads(content)
+        parsed_json(response)
     except ValueError:
         return False
     return True

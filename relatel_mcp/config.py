@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import StartUpError
 from .policy.settings import Policy, default_state_dir, load_policy
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
 
 
-class ConfigError(Exception):
+class ConfigError(StartUpError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
@@ -33,6 +34,7 @@ class Settings:
     state_dir: Path = field(default_factory=default_state_dir)
     secret: str | None = field(default=None, repr=False)  # seals confirmation tokens; shared by replicas
     store: str | None = field(default=None, repr=False)  # postgresql:// URL; None: SQLite in state_dir
+    all_tools: bool = False  # list every tool, also those this account lacks what they need for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -51,6 +53,7 @@ class Settings:
             state_dir=default_state_dir(env),
             secret=env.get("RELATEL_MCP_SECRET") or None,
             store=env.get("RELATEL_MCP_STORE") or None,
+            all_tools=flag(env, "RELATEL_MCP_ALL_TOOLS"),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings = replace(settings, base_url=check_base_url(settings.base_url))
@@ -133,6 +136,7 @@ def load_settings(
     base_url: str | None = None,
     state_dir: Path | None = None,
     store: str | None = None,
+    all_tools: bool | None = None,
     env: Mapping[str, str] = os.environ,
     **policy: Any,
 ) -> Settings:
@@ -147,6 +151,7 @@ def load_settings(
         policy=load_policy(path, **policy),
         state_dir=state_dir,
         store=store,
+        all_tools=all_tools,
     )
 
 

@@ -2,8 +2,9 @@
 
 The full contract (`contract/openapi.yaml`, 80 KB of YAML with provenance notes) is not needed at
 run time. `contract.json` beside this module holds, per operationId, the method, the path, the
-response media type and a compact response schema (types and field names only), which become the
-tools' output schemas. Regenerate it after changing the contract:
+response media type and a compact response schema (types and field names only, and `entity`: the
+contract's name for an object, e.g. "Call"), which become the tools' output schemas and say which
+fields a concise result keeps (tools.yaml `concise`). Regenerate it after changing the contract:
 
     python -m relatel_mcp.contract contract/openapi.yaml
 """
@@ -57,7 +58,9 @@ def _success_content(op: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 
 def compact(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    """Types and field names of a schema, with refs inlined and `oneOf [X, null]` as a type list."""
+    """Types and field names of a schema, with refs inlined and `oneOf [X, null]` as a type list;
+    a named schema keeps its name as `entity`."""
+    entity = _entity(schema)
     schema = _resolve(schema, doc)
     for key in ("allOf", "oneOf", "anyOf"):
         if key in schema:
@@ -69,6 +72,8 @@ def compact(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
             inner = compact(concrete[0], doc)
             return _with_null(inner) if nullable else inner
     out: dict[str, Any] = {}
+    if entity is not None and "properties" in schema:
+        out["entity"] = entity
     if "type" in schema:
         out["type"] = schema["type"]
     if "properties" in schema:
@@ -84,6 +89,11 @@ def _with_null(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
     kinds = kind if isinstance(kind, list) else [kind]
     return {**schema, "type": [*kinds, "null"] if "null" not in kinds else kinds}
+
+
+def _entity(schema: dict[str, Any]) -> str | None:
+    ref = schema.get("$ref", "")
+    return ref.removeprefix("#/components/schemas/") if ref.startswith("#/components/schemas/") else None
 
 
 def _resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,9 @@ becomes an `isError` tool result with structured content
                                 says how to check before trying again
 
 Messages never contain the token: `redact` runs over every text that leaves the server.
+
+Before any tool runs, `StartUpError` is what a user fixes (a setting, a port, a login): the command
+line shows it as one line, without a traceback (ConfigError, BindError, LoginFailed).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ import httpx2
 
 if TYPE_CHECKING:
     from .catalog import Operation
+
+
+class StartUpError(Exception):
+    """A problem the user fixes (a setting, a port, a login); the message says what to change."""
 
 
 @dataclass
@@ -87,6 +94,11 @@ _REQUIREMENT_HINTS = {
 }
 
 
+def missing_hint(requirements: Iterable[str]) -> str:
+    """What to get for an operation's requirements (tools.yaml `requires`)."""
+    return " ".join(_REQUIREMENT_HINTS[r] for r in requirements)
+
+
 def from_response(op: Operation, response: httpx2.Response) -> ToolError:
     """Map an unsuccessful upstream answer to the error an agent can act on."""
     status = response.status_code
@@ -100,12 +112,11 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
             "https://app.relatel.dk/account/authorized_applications and set RELATEL_TOKEN.",
         )
     if status == 403:
-        needs = [_REQUIREMENT_HINTS[r] for r in op.requires]
         return ToolError(
             "forbidden",
             f"Relatel refused {op.name}: {upstream or 'not allowed for this employee or company'}.",
             status,
-            hint=" ".join(needs) or "The employee behind the token may lack the rights for this.",
+            hint=missing_hint(op.requires) or "The employee behind the token may lack the rights for this.",
         )
     if status == 404:
         return ToolError(

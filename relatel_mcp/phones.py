@@ -1,11 +1,18 @@
 """Phone numbers: what people type, the API's form (country code and digits: 4571999999), and how
-people read them (+45 71 99 99 99)."""
+people read them (+45 71 99 99 99).
+
+libphonenumber (`phonenumberslite`) is imported on the first number, not at start-up: many runs
+never see one (listing tools, reading the account), and its import and metadata are the largest
+part of what this server would otherwise load beyond the MCP SDK.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import phonenumbers
+if TYPE_CHECKING:
+    import phonenumbers
 
 EXAMPLE = "+45 71 99 99 99"
 
@@ -30,6 +37,8 @@ def normalize(value: object, *, strict: bool = False) -> str:
         # Eight digits are a Danish number without its country code; anything longer already
         # starts with one (the API's own form).
         text = ("+45" if len(text) == 8 else "+") + text
+    import phonenumbers
+
     number = _parse(text)
     check = phonenumbers.is_valid_number if strict else phonenumbers.is_possible_number
     if number is None or not check(number):
@@ -42,6 +51,8 @@ def normalize(value: object, *, strict: bool = False) -> str:
 
 def display(number: str | None, *, national: bool = False) -> str | None:
     """A number in the API's form as people write it (+45 71 99 99 99); None when it is no number."""
+    import phonenumbers
+
     parsed = _parse("+" + number) if number and number.isascii() and number.isdigit() else None
     if parsed is None:
         return None
@@ -52,6 +63,8 @@ def display(number: str | None, *, national: bool = False) -> str | None:
 
 
 def is_premium_rate(number: str) -> bool:
+    import phonenumbers
+
     parsed = _parse("+" + number)
     return (
         parsed is not None and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.PREMIUM_RATE
@@ -59,6 +72,8 @@ def is_premium_rate(number: str) -> bool:
 
 
 def _parse(text: str) -> phonenumbers.PhoneNumber | None:
+    import phonenumbers
+
     try:
         return phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:

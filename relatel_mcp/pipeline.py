@@ -6,7 +6,6 @@ entry, and nothing knows whether the upstream is Relatel or the sandbox.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import time
@@ -19,7 +18,7 @@ from pydantic import ValidationError
 
 from . import errors, logs
 from .accounts import Accounts, token_key
-from .catalog import Operation
+from .catalog import DETAIL, DETAILS, Operation
 from .client import RelatelClient, Tenant, UpstreamRequest
 from .errors import ToolError
 from .models import Args
@@ -54,12 +53,13 @@ class Pipeline:
         started = time.monotonic()
         arguments = dict(arguments or {})
         token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
+        detail = arguments.pop(DETAIL, None) if op.cut is not None else None
         secrets = (*self.secrets, tenant.token, token)
         audit = Audit(
             self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
         )
         try:
-            return await self._call(op, arguments, token, tenant, channel, audit, secrets)
+            return await self._call(op, arguments, token, detail, tenant, channel, audit, secrets)
         except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
             audit.decision = "unavailable"
             return error_result(errors.store_unavailable(str(exc)), secrets=secrets)
@@ -79,13 +79,14 @@ class Pipeline:
         op: Operation,
         arguments: dict[str, Any],
         token: Any,
+        detail: Any,
         tenant: Tenant,
         channel: Channel,
         audit: Audit,
         secrets: tuple[object, ...],
     ) -> types.CallToolResult | types.InputRequiredResult:
         try:
-            args = validate(op, arguments, token)
+            args = validate(op, arguments, token, detail)
             audit.arguments = args.upstream_fields()
             request = build_request(op, args)
             account = await self.accounts.require(tenant) if op.gated else ""
@@ -101,7 +102,7 @@ class Pipeline:
             await self.gate.spend(op, account, approval)
             await audit.intend()
             response = await self._send(op, request, tenant, account, approval)
-            result = shape(op, response, max_bytes=self.max_result_bytes)
+            result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
             await audit.record("sent", status=response.status_code, detail=upstream_id(result))
             return redacted(result, secrets)
         except ToolError as error:
@@ -162,12 +163,18 @@ def dry_run_result(request: UpstreamRequest, approval: Approval) -> types.CallTo
     )
 
 
-def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None) -> Args:
+def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None, detail: Any = None) -> Args:
     if token is not None and not isinstance(token, str):
         raise ToolError(
             "invalid_argument",
             f"Invalid arguments for {op.name}: {TOKEN_ARGUMENT} must be a string.",
             field=TOKEN_ARGUMENT,
+        )
+    if detail is not None and detail not in DETAILS:
+        raise ToolError(
+            "invalid_argument",
+            f"Invalid arguments for {op.name}: {DETAIL} must be one of {', '.join(DETAILS)}. Nothing was sent.",
+            field=DETAIL,
         )
     arguments = arguments or {}
     try:
@@ -203,6 +210,8 @@ def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict
     missing = [name for name in free if fields[name].is_required()]
     meant = {}
     for name in unknown:
+        import difflib  # only for a mistyped argument
+
         close = difflib.get_close_matches(name, free, n=1)
         if close or (len(unknown) == 1 and len(missing) == 1):
             meant[name] = (close or missing)[0]

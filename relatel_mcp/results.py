@@ -7,7 +7,13 @@ small enough for an agent's context.
 - A result larger than `max_bytes` is cut, never silently: list items are dropped from the end
   (with `next_page` pointing at the rest), then overlong strings are shortened, and `truncated`
   says what was left out and how to get it.
-- Structured content is checked against the tool's own output schema, as MCP clients will.
+- Structured content is checked against the tool's own output schema, as MCP clients will (the
+  catalogue's output schemas use `type`, `properties` and `items` only, so `mismatch` checks them
+  without a JSON Schema library: nothing to import or compile, microseconds a result).
+- List and get tools answer concisely unless asked for `detail: full`: each entity cut to the
+  fields its catalogue entry names (`Cut`), without nulls. A concise list's text gives the field
+  names once, as a table (`{"calls": {"fields": [...], "rows": [[...], ...]}}`): the same values
+  as the structured content, in about two thirds of the bytes.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ import json
 from typing import Any
 
 import httpx2
-import jsonschema
 import mcp.types as types
 
 from . import errors
 from .catalog import Operation
+from .client import parsed_json
 from .sanitize import clean_data, clean_text
 
 THIRD_PARTY_NOTE = (
@@ -33,8 +39,11 @@ THIRD_PARTY_NOTE = (
 MAX_AUDIO_BYTES = 10 * 1024 * 1024
 
 
-def shape(op: Operation, response: httpx2.Response, *, max_bytes: int) -> types.CallToolResult:
-    """A successful answer as a result; anything else as the error an agent can act on."""
+def shape(
+    op: Operation, response: httpx2.Response, *, max_bytes: int, full: bool = False
+) -> types.CallToolResult:
+    """A successful answer as a result (concise where the tool has a concise form, unless `full`);
+    anything else as the error an agent can act on."""
     if not response.is_success:
         raise errors.from_response(op, response)
     if op.media == "audio/mpeg":
@@ -43,11 +52,35 @@ def shape(op: Operation, response: httpx2.Response, *, max_bytes: int) -> types.
         return _csv(response, max_bytes)
     if op.output_schema is None:
         return types.CallToolResult(content=[types.TextContent(text=clean_text(response.text) or "OK")])
-    structured = fit(op, _structured(op, json_body(response)), max_bytes)
+    concise = op.cut is not None and not full
+    structured = _structured(op, json_body(response), concise)
     text = compact_json(structured)
-    if fields := op.third_party_fields:
+    if len(text.encode()) > max_bytes:
+        structured = fit(op, structured, max_bytes)
+        text = compact_json(structured)
+    if concise and (table := tabled(structured)) is not structured:
+        text = compact_json(table)
+    if fields := op.concise_third_party_fields if concise else op.third_party_fields:
         text = f"{THIRD_PARTY_NOTE.format(fields=', '.join(fields))}\n{text}"
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+
+def tabled(structured: dict[str, Any]) -> dict[str, Any]:
+    """A result's lists of objects as tables: the field names once, then a row of values per item
+    (null where an item lacks a field). The result itself where it holds no such list."""
+    lists = [
+        k for k, v in structured.items() if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)
+    ]
+    if not lists:
+        return structured
+    out = dict(structured)
+    for key in lists:
+        fields = list(dict.fromkeys(name for item in structured[key] for name in item))
+        out[key] = {
+            "fields": fields,
+            "rows": [[item.get(name) for name in fields] for item in structured[key]],
+        }
+    return out
 
 
 def compact_json(value: Any) -> str:
@@ -60,21 +93,23 @@ def size(value: Any) -> int:
 
 def json_body(response: httpx2.Response) -> Any:
     try:
-        return response.json()
+        return parsed_json(response)
     except ValueError:
         raise errors.bad_response("not valid JSON") from None
 
 
-def _structured(op: Operation, body: Any) -> dict[str, Any]:
+def _structured(op: Operation, body: Any, concise: bool) -> dict[str, Any]:
     structured = clean_data({op.list_key: body} if op.list_key else body)
     if not isinstance(structured, dict):
         raise errors.bad_response(f"expected a JSON object, got {type(body).__name__}")
-    if op.page is not None and (cursor := next_page(op, _items(structured)[1])):
+    cursor = next_page(op, _items(structured)[1]) if op.page is not None else None
+    if concise and op.cut is not None:
+        structured = op.cut.apply(structured)
+    if cursor:
         structured = {**structured, "next_page": cursor}
-    problem = jsonschema.exceptions.best_match(_validator(op).iter_errors(structured))
-    if problem is not None:
-        where = "/".join(str(p) for p in problem.absolute_path) or "the top level"
-        raise errors.bad_response(f"unexpected shape at {where}: {problem.message[:200]}")
+    if op.output_schema is not None and (problem := mismatch(op.output_schema, structured)):
+        where, message = problem
+        raise errors.bad_response(f"unexpected shape at {'/'.join(where) or 'the top level'}: {message}")
     return structured
 
 
@@ -92,13 +127,37 @@ def _items(structured: dict[str, Any]) -> tuple[str | None, list[Any]]:
     return next(((k, v) for k, v in structured.items() if isinstance(v, list)), (None, []))
 
 
-_validators: dict[str, jsonschema.Draft202012Validator] = {}
+def mismatch(
+    schema: dict[str, Any], value: Any, path: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], str] | None:
+    """Where `value` breaks `schema` (its `type`, `properties` and `items`), and how; None if nowhere."""
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if not any(_of_type(kind, value) for kind in kinds):
+            return path, f"{type(value).__name__} where {' or '.join(kinds)} was expected"
+    if isinstance(value, dict):
+        for name, inner in schema.get("properties", {}).items():
+            if name in value and (found := mismatch(inner, value[name], (*path, name))):
+                return found
+    elif isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            if found := mismatch(schema["items"], item, (*path, str(index))):
+                return found
+    return None
 
 
-def _validator(op: Operation) -> jsonschema.Draft202012Validator:
-    if op.name not in _validators:
-        _validators[op.name] = jsonschema.Draft202012Validator(op.output_schema)
-    return _validators[op.name]
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "null": type(None), "number": (int, float),
+}  # fmt: skip
+
+
+def _of_type(kind: str, value: Any) -> bool:
+    if isinstance(value, bool):  # JSON's true is no number
+        return kind == "boolean"
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return kind in _JSON_TYPES and isinstance(value, _JSON_TYPES[kind])
 
 
 # ------------------------------------------------------------------------------ fitting

@@ -7,17 +7,18 @@ pydantic model), not a Python function with a signature for MCPServer to introsp
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
+from .access import NOTHING, Access, Lacking, hidden_error
 from .accounts import Accounts, token_key
 from .approval import LoopbackPages, loopback_pages
 from .catalog import Operation
@@ -32,14 +33,16 @@ from .sanitize import clean_data
 from .store import StoreUnavailable, open_store
 
 INSTRUCTIONS = (
-    "Tools for one company's Relatel phone system: contacts, employees and groups, receptions and "
-    "statistics, calls, voicemails, chats, smileys, SMS and M2M SIMs. Give phone numbers as people "
-    "write them (+45 71 99 99 99). Lists come newest first; pass a result's next_page back for more. "
-    "Calls, SMS, orders and deletes are confirmed by the user through the client (elicitation); they "
-    "are listed only to clients that can ask their user. An operator can let the agent confirm "
-    "instead with --costly preview / --destructive preview."
+    "One company's Relatel phone system. Toolsets: contacts, employees, groups, receptions (main "
+    "numbers, statistics), calls, voicemails, conversations (chats, smileys, SMS, tags), m2m (orders, "
+    "machine SIMs). Phone numbers as people write them (+45 28 11 44 77). Lists come newest first; "
+    'pass next_page back for more. List and get tools answer concisely; detail "full" gives every '
+    "field. Calls, SMS, orders and deletes ask the user to confirm through the client; clients that "
+    "cannot ask do not get them, unless an operator lets the agent confirm (--costly preview / "
+    "--destructive preview)."
 )
 AUDIT_URI = "relatel://audit"
+LIST_WAIT_SECONDS = 5.0  # how long tools/list waits to learn what an account can use
 
 TenantOf = Callable[[ServerRequestContext], Awaitable[Tenant]]
 Described = list[tuple[Operation, types.Tool]]
@@ -53,6 +56,7 @@ class Services:
     client: RelatelClient
     gate: Gate
     accounts: Accounts
+    access: Access  # what each account can use
     loopback: LoopbackPages  # approval pages where there is no HTTP server of our own (stdio)
     secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
 
@@ -71,8 +75,9 @@ async def services(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> Asy
     try:
         async with open_store(settings.store, settings.state_dir) as store:
             gate = open_gate(settings.policy, settings.state_dir, store, settings.secret)
+            accounts = Accounts(client, store)
             async with loopback_pages(gate.approvals) as loopback:
-                yield Services(client, gate, Accounts(client, store), loopback, secrets)
+                yield Services(client, gate, accounts, Access(client, accounts), loopback, secrets)
     finally:
         await client.aclose()
 
@@ -100,9 +105,21 @@ def described_tools(settings: Settings) -> Described:
     ]
 
 
-def offered(tools: Described, policy: Policy, *, human: bool) -> Described:
-    """The tools a client is offered: a tool that needs a human's yes only where one can be asked."""
-    return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human)]
+def offered(tools: Described, policy: Policy, *, human: bool, lacking: Lacking = NOTHING) -> Described:
+    """The tools a client is offered: a tool that needs a human's yes only where one can be asked,
+    and none that needs what the account lacks."""
+    return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human) and not lacking.of(op)]
+
+
+def requirements(operations: Iterable[Operation]) -> frozenset[str]:
+    """What the account must be asked about before these tools are listed."""
+    return frozenset(r for op in operations for r in op.requires)
+
+
+async def read_account(settings: Settings, services: Services) -> None:
+    """Find out at start-up what the configured token's account can use (stdio: one account)."""
+    if not settings.all_tools and settings.token:
+        await services.access.of(Tenant(settings.token), requirements(visible_operations(settings)))
 
 
 def pipeline_for(settings: Settings, services: Services) -> Pipeline:
@@ -127,18 +144,33 @@ def build_server(
         tenant_of = the_tenant(Tenant(settings.require_token()))
     if pages_of is None:
         pages_of = lambda ctx: services.loopback  # noqa: E731
-    gate, accounts = services.gate, services.accounts
+    gate, accounts, access = services.gate, services.accounts, services.access
     tools = described_tools(settings)
     operations = {op.name: op for op, _ in tools}
+    needs = requirements(operations.values())
     pipeline = pipeline_for(settings, services)
+
+    async def lacking(ctx: ServerRequestContext) -> Lacking:
+        """What this request's account lacks (each tenant its own), unless every tool is listed."""
+        if settings.all_tools or not needs:
+            return NOTHING
+        try:
+            tenant = await tenant_of(ctx)
+        except ToolError:  # a call will say why nothing works
+            return NOTHING
+        with anyio.move_on_after(LIST_WAIT_SECONDS):
+            return await access.of(tenant, needs)
+        return NOTHING  # Relatel is slow to say: list everything rather than keep the client waiting
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         # Only what this client could ever get through: a gated tool that needs a human's yes is
-        # left out for a client that cannot ask its user. A call to it anyway is refused, saying why.
+        # left out for a client that cannot ask its user, and a tool that needs what the account
+        # lacks (admin, a plan, the M2M agreement) is left out. A call to one anyway says why.
         human = any(_reach(ctx, pages_of(ctx)))
-        return types.ListToolsResult(tools=[tool for _, tool in offered(tools, gate.policy, human=human)])
+        listed = offered(tools, gate.policy, human=human, lacking=await lacking(ctx))
+        return types.ListToolsResult(tools=[tool for _, tool in listed])
 
     async def call_tool(
         ctx: ServerRequestContext, params: types.CallToolRequestParams
@@ -151,6 +183,9 @@ def build_server(
             tenant = await tenant_of(ctx)
         except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in
             return error_result(error, secrets=services.secrets)
+        known = None if settings.all_tools else access.known(tenant)
+        if known is not None and (missing := known.of(op)):  # hidden from this account's list
+            return error_result(hidden_error(op, missing), secrets=services.secrets)
         return await pipeline.call(op, params.arguments, tenant, channel)
 
     async def list_resources(
@@ -186,10 +221,14 @@ def build_server(
             contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
         )
 
+    schemas = {op.name: tool.input_schema for op, tool in tools}
     return Server(
         "relatel-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
+        # For the SDK's Mcp-Param header check of 2026-07-28 HTTP calls: the schema at hand, rather
+        # than running tools/list (and asking what the account can use) before every call.
+        get_tool_input_schema=schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,
@@ -251,6 +290,8 @@ def channel_of(
 
 
 def unknown_tool(name: str, operations: dict[str, Operation]) -> str:
+    import difflib  # only for a mistyped tool
+
     close = difflib.get_close_matches(name, operations, n=3)
     suggestion = f" Did you mean {', '.join(close)}?" if close else ""
     return f"Unknown tool {name[:80]!r}.{suggestion} The tool list shows the tools this server offers."

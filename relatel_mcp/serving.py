@@ -28,6 +28,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .errors import StartUpError
+
 
 @dataclass(frozen=True)
 class ConnectionLimits:
@@ -128,7 +130,7 @@ class _Uvicorn(uvicorn.Server):
             yield
 
 
-class BindError(OSError):
+class BindError(StartUpError, OSError):
     """The address cannot be listened on (in use, not this machine's, or not allowed)."""
 
 

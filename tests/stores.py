@@ -55,7 +55,9 @@ class TestStores:
         database = state_dir / "state.db"
         if not database.exists():
             return []
-        with sqlite3.connect(database) as db:
+        with sqlite3.connect(database) as db:  # created at start-up, its tables at the first write
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone() is None:
+                return []
             return db.execute("SELECT * FROM audit").fetchall()
 
 

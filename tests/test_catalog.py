@@ -53,6 +53,11 @@ def test_shipped_contract_extract_is_up_to_date(openapi):
     assert shipped == contract.extract(openapi), "run: python -m relatel_mcp.contract contract/openapi.yaml"
 
 
+def test_shipped_catalogue_is_tools_yaml_as_json(document):
+    shipped = json.loads((ROOT / "relatel_mcp" / "tools.json").read_text(encoding="utf-8"))
+    assert shipped == document, "run: python -m relatel_mcp.catalog"
+
+
 def test_every_tool_sets_all_four_hints_from_its_kind():
     for op in catalog.load():
         hints = op.tool().annotations.model_dump(by_alias=True, exclude_none=True)
@@ -79,13 +84,76 @@ def test_costly_and_destructive_kinds_cover_money_and_loss():
     assert all(k == "read" for n, k in kinds.items() if n.startswith(("list_", "get_", "find_", "download_")))
 
 
-def test_input_schemas_are_compact_and_closed():
+NOISE = ("title", "anyOf", "$defs", "additionalProperties", "minLength", "maxLength", "minimum", "maximum",
+         "minItems", "maxItems", "default")  # fmt: skip
+
+
+def test_input_schemas_are_compact():
+    """No generated titles or unions, nothing that only mirrors the API's limits or the validation."""
     for op in catalog.load():
-        schema = op.args.input_schema()
-        text = json.dumps(schema)
-        assert schema["type"] == "object" and schema["additionalProperties"] is False, op.name
-        assert '"title"' not in text and "anyOf" not in text and "$defs" not in text, op.name
+        schema = op.tool().input_schema
+        assert schema["type"] == "object", op.name
+        assert not _schema_keywords(schema) & set(NOISE), (op.name, _schema_keywords(schema) & set(NOISE))
         assert set(schema.get("required", [])) >= set(op.path_params), op.name
+
+
+def _properties(kind: str) -> list[tuple[str, str, dict]]:
+    """(tool, argument, schema) of every argument of the models' value type `kind`."""
+    found = []
+    for op in catalog.load():
+        for name, field in op.args.model_fields.items():
+            if kind in repr(field.annotation) or any(kind in repr(m) for m in field.metadata):
+                found.append((op.name, name, op.tool().input_schema["properties"][name]))
+    return found
+
+
+def test_arguments_say_their_format_with_an_example():
+    phones = [(tool, name, prop.get("items", prop)) for tool, name, prop in _properties("normalize")]
+    endpoints = [(tool, name, prop) for tool, name, prop in _properties("_endpoint")]
+    assert len(phones) >= 12 and len(endpoints) >= 6
+    for tool, name, prop in phones:
+        assert prop["description"] == "international, e.g. +45 28 11 44 77", (tool, name)
+    for tool, name, prop in endpoints:
+        assert "Reception#1 or Employee#7" in prop["description"], (tool, name)
+    tools = {op.name: op.tool().input_schema["properties"] for op in catalog.load()}
+    for tool, name in [("initiate_call", "restrict_to"), ("initiate_call", "cloak_reception_id"),
+                       ("update_employee", "cloak_reception_id"), ("update_employee", "dnd_timeout_at"),
+                       ("get_reception_statistics", "phase"), ("get_reception_statistics", "answer_target"),
+                       ("list_smileys", "rating"), ("list_contacts", "id_gt_or_eq")]:  # fmt: skip
+        assert tools[tool][name].get("description"), (tool, name)
+    assert "seconds" in tools["get_reception_statistics"]["answer_target"]["description"]
+
+
+def test_closed_sets_are_enums():
+    tools = {op.name: op.tool().input_schema["properties"] for op in catalog.load()}
+    assert tools["get_statistics"]["endpoint_type"]["enum"] == ["reception", "employee"]
+    assert tools["get_statistics"]["group_by"]["enum"] == ["date", "endpoint"]
+    assert tools["get_reception_statistics"]["phase"]["items"]["enum"] == ["open", "closed", "backup"]
+    assert tools["initiate_call"]["restrict_to"]["enum"] == ["web_call", "mobile"]
+    assert tools["list_calls"]["status"]["enum"][0] == "new" and tools["list_smileys"]["rating"]["enum"] == [
+        0,
+        1,
+    ]
+    strings = [
+        (tool, name)
+        for tool, props in tools.items()
+        for name, p in props.items()
+        if p.get("type") == "string"
+    ]
+    assert not [s for s in strings if s[1] in ("endpoint_type", "group_by", "direction", "status", "detail")
+                and "enum" not in tools[s[0]][s[1]]]  # fmt: skip
+
+
+def test_list_and_get_tools_take_detail_where_a_concise_form_leaves_something_out():
+    with_detail = {op.name for op in catalog.load() if "detail" in op.tool().input_schema["properties"]}
+    assert with_detail >= {"list_calls", "get_call", "list_contacts", "get_contact", "list_voicemails",
+                           "list_messages", "list_chats", "list_smileys", "list_employees"}  # fmt: skip
+    for op in catalog.load():
+        if op.name in with_detail:
+            assert op.kind == "read" and op.tool().input_schema["properties"]["detail"]["enum"] == [
+                "concise",
+                "full",
+            ]
 
 
 def _schema_keywords(schema: dict) -> set[str]:
@@ -99,7 +167,19 @@ def test_output_schemas_are_types_and_names_only():
     for op in catalog.load():
         if op.output_schema is not None:
             assert op.output_schema["type"] == "object", op.name
-            assert _schema_keywords(op.output_schema) <= {"type", "items"}, op.name
+            assert _schema_keywords(op.output_schema) <= {"type", "items", "description"}, op.name
+
+
+def test_output_schemas_say_what_each_mode_returns():
+    """An entity with a concise form: its concise fields typed, and the fields `detail: full` adds named."""
+    calls = {op.name: op for op in catalog.load()}["list_calls"].output_schema["properties"]["calls"]["items"]
+    shown, described = set(calls["properties"]), calls["description"]
+    contract_fields = set(
+        contract.operations()["getCalls"]["response"]["properties"]["calls"]["items"]["properties"]
+    )
+    added = set(described.removeprefix("detail full adds: ").split(", "))
+    assert shown | added == contract_fields and not shown & added
+    assert {"call_uuid", "remote_number", "status", "started_at"} <= shown and "nodes" in added
 
 
 def _fails(document: dict, match: str) -> None:
@@ -139,6 +219,14 @@ def test_operation_not_in_contract_stops_start_up(document):
 def test_other_mistakes_stop_start_up(document, key, value, match):
     document["tools"][0][key] = value
     _fails(document, match)
+
+
+def test_a_concise_form_naming_a_field_the_contract_lacks_stops_start_up(document):
+    document["concise"]["Contact"].append("nickname")
+    _fails(document, r"concise Contact: the contract's entity has no field 'nickname'")
+    document["concise"]["Contact"].pop()
+    document["concise"]["Kontakt"] = ["id"]
+    _fails(document, r"concise: 'Kontakt' is no entity of the contract")
 
 
 def test_missing_key_stops_start_up(document):

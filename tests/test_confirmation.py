@@ -18,13 +18,14 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
+from mcp import Client, StdioServerParameters
 
 from relatel_mcp import catalog
 from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 
 from .stores import STORES
-from .support import ALLOW, MODES, answering, audit_log, connect, error_of, sent
+from .support import ALLOW, EXE, MODES, answering, audit_log, connect, env, error_of, sent
 
 pytestmark = pytest.mark.anyio
 
@@ -148,11 +149,15 @@ async def test_by_default_a_client_that_cannot_ask_its_user_is_offered_no_gated_
 
 
 async def test_the_instructions_say_how_an_operator_enables_gated_tools(sandbox):
+    """For clients that load tools on demand: what the server is for, its toolsets, that costly
+    actions ask the user, in at most 600 bytes."""
     from relatel_mcp.server import INSTRUCTIONS
 
     async with connect(sandbox.url, mode="legacy") as session:
         assert session.session.initialize_result.instructions == INSTRUCTIONS
     assert "--costly preview" in INSTRUCTIONS and len(INSTRUCTIONS.encode()) <= 600
+    assert all(op.toolset in INSTRUCTIONS for op in catalog.load())
+    assert "ask the user to confirm" in INSTRUCTIONS and "phone system" in INSTRUCTIONS
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -433,9 +438,14 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
     assert "sandbox-tenant-audit" not in done.stdout
 
 
-async def test_tools_list_stays_within_its_context_budget(sandbox):
-    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), all 53 tools listed."""
-    async with connect(sandbox.url, elicitation_callback=answering("decline")) as session:
+@pytest.mark.parametrize("mode", MODES)
+async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
+    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), all 53 tools listed to a
+    real MCP client over stdio that can ask its user."""
+    params = StdioServerParameters(
+        command=EXE, env=env(RELATEL_TOKEN="sandbox-admin", RELATEL_BASE_URL=sandbox.url)
+    )
+    async with Client(params, mode=mode, elicitation_callback=answering("decline")) as session:
         tools = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True)
             for t in (await session.list_tools()).tools

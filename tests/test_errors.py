@@ -88,10 +88,16 @@ async def test_422_carries_the_field_the_api_named(sandbox):
     async with connect(sandbox.url) as session:
         result = await session.call_tool(
             "get_statistics",
-            {"endpoint_type": "planets", "group_by": "date", "start": "2026-11-01", "end": "2026-11-02"},
+            {
+                "endpoint_type": "reception",
+                "group_by": "date",
+                "start": "2026-11-01",
+                "end": "2026-11-02",
+                "endpoint": ["Employee#1"],
+            },
         )
     error = error_of(result)
-    assert (error["code"], error["status"], error["field"]) == ("rejected", 422, "endpoint_type")
+    assert (error["code"], error["status"], error["field"]) == ("rejected", 422, "endpoint")
 
 
 # Reads are retried (see test_reliability.py): these faults outlast every attempt.

@@ -122,6 +122,7 @@ async def test_an_unchanged_question_is_sent_once_after_the_yes(sandbox, rung, m
 async def test_facts_are_resolved_once_per_round_plus_a_recheck_after_the_yes(sandbox, mode):
     async with connect(sandbox.url, mode=mode, elicitation_callback=answering("accept")) as session:
         await audit_log(session)  # learns whose the token is (one GET per token, cached)
+        await session.list_tools()  # as clients do first (the server reads what the account can use)
         sandbox.clear_requests()
         await session.call_tool(*CALL)
     reads = [r["path"] for r in sandbox.requests() if r["method"] == "GET"]
@@ -313,7 +314,7 @@ async def test_invisible_characters_never_reach_a_model(sandbox, mode):
     text = contact.content[0].text
     assert contact.structured_content["contact"]["name"] == "Peter Vestergaard"
     assert not any(ch in text + audit for ch in INVISIBLE.replace("[31m", ""))
-    assert text.startswith("Relatel data follows. Its fields name, email hold text that other people wrote")
+    assert text.startswith("Relatel data follows. Its fields name hold text that other people wrote")
     assert "hej" in audit and "med dig" in audit  # the stored argument, cleaned on its way out
 
 
@@ -324,6 +325,10 @@ def test_every_tool_that_returns_peoples_text_says_which_fields():
     assert tools["list_contact_comments"] == ("body",) and tools["list_messages"] == ("body",)
     assert "comment" in tools["list_smileys"] and "description" in tools["get_m2m_subscription"]
     assert tools["delete_contact"] == ()  # {"message": ...} is the API's own status line
+    concise = {op.name: op.concise_third_party_fields for op in catalog.load()}
+    assert concise["list_contacts"] == ("name",) and concise["list_chats"] == ("name", "body")
+    assert concise["list_calls"] == ("name", "endpoint_name")  # a voicemail's message only in full
+    assert "message" in tools["list_calls"] and "body" in tools["get_chat"]
 
 
 # ------------------------------------------------------------------ 10. budgets and audit per person

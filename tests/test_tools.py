@@ -175,7 +175,7 @@ CASES = [
     Case("get_smiley_statistics", {"from_time": START, "to_time": END}, "GET", "/api/v2/smileys/statistics",
          {"from_time": [START], "to_time": [END]},
          check=lambda r, sb: s(r)["statistics"]["total"] == 6 or pytest.fail(s(r))),
-    Case("list_messages", {"endpoint": "Employee#1"}, "GET", "/api/v2/messages", {"endpoint": ["Employee#1"]},
+    Case("list_messages", {"endpoint": "Employee#1", "detail": "full"}, "GET", "/api/v2/messages", {"endpoint": ["Employee#1"]},
          check=lambda r, sb: {m["endpoint"] for m in s(r)["messages"]} == {"Employee#1"} or pytest.fail(s(r))),
     Case("list_tags", {"name": "VIP"}, "GET", "/api/v2/tags", {"name": ["VIP"]},
          check=lambda r, sb: [t["name"] for t in s(r)["tags"]] == ["VIP"] or pytest.fail(s(r))),
@@ -222,6 +222,7 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     args = case.args(sandbox) if callable(case.args) else case.args
     path = case.path(sandbox) if callable(case.path) else case.path
     async with connect(sandbox.url, mode=mode, policy=ALLOW) as session:
+        await session.list_tools()  # as clients do first (the server reads what the account can use)
         sandbox.clear_requests()
         result = await session.call_tool(case.tool, args)
         assert not result.is_error, result.content[0].text
@@ -236,6 +237,20 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     assert sent[0]["token_fp"] is not None and sent[0]["status"] == 200
     case.check(result, sandbox)
     if result.structured_content is not None and case.tool != "get_m2m_consumption":
+        op = {op.name: op for op in catalog.load()}[case.tool]
         *note, data = result.content[0].text.split("\n")
-        assert json.loads(data) == result.structured_content  # the compact text form
-        assert bool(note) == bool({op.name: op for op in catalog.load()}[case.tool].third_party_fields)
+        assert untabled(json.loads(data)) == result.structured_content  # the compact text form
+        assert bool(note) == bool(op.concise_third_party_fields)
+
+
+def untabled(text_form: dict[str, Any]) -> dict[str, Any]:
+    """A concise list's text form (field names once, a row per item) as the structured objects."""
+    return {
+        key: [
+            {f: v for f, v in zip(value["fields"], row, strict=True) if v is not None}
+            for row in value["rows"]
+        ]
+        if isinstance(value, dict) and set(value) == {"fields", "rows"}
+        else value
+        for key, value in text_form.items()
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from .common import Args, Destination, Endpoint, Id, Limit, Phone, Timestamp, Uuid
 
@@ -27,9 +27,13 @@ class ByUuid(Args):
 
 class InitiateCall(Args):
     to_number: Destination
-    restrict_to: Literal["web_call", "mobile"] | None = None
+    restrict_to: Literal["web_call", "mobile"] | None = Field(
+        None, description="ring only this device of yours; default all"
+    )
     # The contract types it as a string; agents know it as a reception's integer id.
-    cloak_reception_id: Annotated[Id, PlainSerializer(str)] | None = None
+    cloak_reception_id: Annotated[Id, PlainSerializer(str)] | None = Field(
+        None, description="call from this reception's number; default: your caller-id"
+    )
 
 
 class ListVoicemails(Args):
@@ -42,7 +46,7 @@ class ListVoicemails(Args):
 class UpdateVoicemail(Args):
     id: Id
     heard: bool | None = None
-    comment: Annotated[str, Field(max_length=1000)] | None = None
+    comment: Annotated[str, Field(max_length=1000), WithJsonSchema({"type": "string"})] | None = None
 
     at_least_one = ("heard", "comment")
 
@@ -60,9 +64,11 @@ class ListSmileys(Args):
     endpoint: Endpoint | None = None
     employee_id: Id | None = None
     # 0 or 1 as an integer: a Literal would let `true` through as 1.
-    rating: Annotated[int, Field(ge=0, le=1)] | None = None
+    rating: Annotated[int, Field(ge=0, le=1), WithJsonSchema({"type": "integer", "enum": [0, 1]})] | None = (
+        Field(None, description="0 angry, 1 happy")
+    )
     # The API filters on the parameter's presence, so only `true` is meaningful.
-    commented: Literal[True] | None = None
+    commented: Literal[True] | None = Field(None, description="true: only those with a comment")
 
 
 class ListMessages(Args):
@@ -73,4 +79,6 @@ class ListMessages(Args):
 
 
 class ListTags(Args):
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100), WithJsonSchema({"type": "string"})] | None = (
+        None
+    )

@@ -3,7 +3,10 @@
 Schemas are what a model reads on every turn, so `Args.input_schema()` keeps them small: no
 generated titles, no `default: null`, and an optional field is just its type (sending `null`
 for it means "not given"). Only fields marked `NULLABLE` keep `null` in their schema, because
-for them `null` means something (e.g. "clear the do-not-disturb timeout").
+for them `null` means something (e.g. "clear the do-not-disturb timeout"). What a model needs to
+know is said (formats with an example, units, closed sets as enums); what only mirrors the API's
+limits (string lengths) or the validation itself (`additionalProperties: false`: an unknown
+argument is refused anyway, naming the one meant) is checked but not shown.
 """
 
 from __future__ import annotations
@@ -82,7 +85,6 @@ def _compact_schema(model: type[Args]) -> dict[str, Any]:
     compact: dict[str, Any] = {"type": "object", "properties": properties}
     if schema.get("required"):
         compact["required"] = schema["required"]
-    compact["additionalProperties"] = False
     return compact
 
 
@@ -125,14 +127,23 @@ def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
 
 _ENDPOINT = re.compile(r"[A-Za-z]+#[0-9]+")  # ASCII only: Unicode digits are not sent as typed
 
+# What a model reads about each kind of value: the format, with one example. A field's own
+# `description` (Field(description=...)) replaces it where the name needs more.
+PHONE = "international, e.g. +45 28 11 44 77"
+ENDPOINT = "Reception#1 or Employee#7"
+
 # Any plausible number: what is stored and searched for (contacts, filters, account data).
-Phone = Annotated[str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string"})]
+Phone = Annotated[
+    str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string", "description": PHONE})
+]
 # A number in an allocated range: what is dialled. (Numbers an SMS reaches come from the account.)
 Destination = Annotated[
-    str, BeforeValidator(partial(phones.normalize, strict=True)), WithJsonSchema({"type": "string"})
+    str,
+    BeforeValidator(partial(phones.normalize, strict=True)),
+    WithJsonSchema({"type": "string", "description": PHONE}),
 ]
 Endpoint = Annotated[
-    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]+#[0-9]+$"})
+    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "description": ENDPOINT})
 ]
 Timestamp = Annotated[
     datetime,
@@ -147,15 +158,18 @@ Day = Annotated[
 # An unknown id is the API's 404 to give; zero or less is never one. (`minimum: 1` would only
 # cost bytes in every schema: a model does not send negative ids unprompted.)
 Id = Annotated[int, Field(ge=1), WithJsonSchema({"type": "integer"})]
-Limit = Annotated[int, Field(ge=1, le=100)]
-Text = Annotated[str, Field(min_length=1, max_length=1000)]
-Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$")]
+# Bounds and lengths are checked here but not shown: they only mirror the API's limits (1 to 100
+# items a page; names, texts), and would cost bytes in every schema a model reads every turn. A
+# value beyond them is refused with an error that says the bound.
+Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
+Text = Annotated[str, Field(min_length=1, max_length=1000), WithJsonSchema({"type": "string"})]
+Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$"), WithJsonSchema({"type": "string"})]
 Email = Annotated[
     str,
     Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254),
     WithJsonSchema({"type": "string", "format": "email"}),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), WithJsonSchema({"type": "string"})]
 
 
 class ById(Args):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from .common import Args, Email, Id, Limit, Name, Phone, Text
 
 
 class ListContacts(Args):
     number: Phone | None = None
     limit: Limit | None = None
-    id_gt_or_eq: Id | None = None
+    id_gt_or_eq: Id | None = Field(None, description="from this id on (next_page gives it)")
 
 
 class CreateContact(Args):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from pydantic import Field
+
 from .common import NULLABLE, Args, Email, Id, Name, Phone, Text, Timestamp
 
 
@@ -19,8 +21,12 @@ class EmployeeSettings(Args):
 
     name: Name | None = None
     do_not_disturb: bool | None = None
-    dnd_timeout_at: Annotated[Timestamp | None, NULLABLE] = None
-    cloak_reception_id: Annotated[Id | None, NULLABLE] = None
+    dnd_timeout_at: Annotated[Timestamp | None, NULLABLE] = Field(
+        None, description="when do-not-disturb ends; null: never"
+    )
+    cloak_reception_id: Annotated[Id | None, NULLABLE] = Field(
+        None, description="calls show this reception's number; null: the employee's own"
+    )
 
     at_least_one = ("name", "do_not_disturb", "dnd_timeout_at", "cloak_reception_id")
 
@@ -46,7 +52,7 @@ class CreateGroup(Args):
 class UpdateGroup(Args):
     id: Id
     name: Name | None = None
-    employee_ids: list[Id] | None = None
+    employee_ids: list[Id] | None = Field(None, description="the new members, replacing all")
 
     at_least_one = ("name", "employee_ids")
 

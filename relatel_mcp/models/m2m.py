@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
-from .common import Args, Day, Id, Phone
+from .common import PHONE, Args, Day, Id, Phone
 
-Product = Annotated[str, Field(min_length=1, max_length=100)]
-Description = Annotated[str, Field(max_length=200)]
-OveruseLimit = Annotated[int, Field(ge=0, le=1_000_000)]
+Product = Annotated[
+    str,
+    Field(min_length=1, max_length=100),
+    WithJsonSchema({"type": "string", "description": "price plan, e.g. m2m-small-one"}),
+]
+Description = Annotated[str, Field(max_length=200), WithJsonSchema({"type": "string"})]
+OveruseLimit = Annotated[int, Field(ge=0, le=1_000_000), WithJsonSchema({"type": "integer"})]
 
 
 class UpdateSubscription(Args):
@@ -41,6 +45,19 @@ class ProductChangeOrder(Args):
     product_name: Product
 
 
+# 1 to 100 of each, checked here (not shown: a model asking for a month's consumption sends a few).
+Numbers = Annotated[
+    list[Phone],
+    Field(min_length=1, max_length=100),
+    WithJsonSchema({"type": "array", "items": {"type": "string", "description": PHONE}}),
+]
+SubscriptionIds = Annotated[
+    list[Id],
+    Field(min_length=1, max_length=100),
+    WithJsonSchema({"type": "array", "items": {"type": "integer"}}),
+]
+
+
 class Consumption(Args):
-    numbers: Annotated[list[Phone], Field(min_length=1, max_length=100)] | None = None
-    subscription_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] | None = None
+    numbers: Numbers | None = None
+    subscription_ids: SubscriptionIds | None = None

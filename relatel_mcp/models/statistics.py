@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer, WithJsonSchema, model_validator
 
-from .common import Args, Day, Endpoint, Id, Timestamp
+from .common import ENDPOINT, Args, Day, Endpoint, Id, Timestamp
 
 Phase = Literal["open", "closed", "backup"]
 # Both are documented as comma-separated strings; a list is what an agent naturally produces.
-PhaseList = Annotated[list[Phase], Field(min_length=1, max_length=3), PlainSerializer(",".join)]
-EndpointList = Annotated[list[Endpoint], Field(min_length=1, max_length=50), PlainSerializer(",".join)]
-Key = Annotated[str, Field(min_length=1, max_length=50)]
+PhaseList = Annotated[
+    list[Phase],
+    Field(min_length=1, max_length=3),
+    PlainSerializer(",".join),
+    WithJsonSchema({"type": "array", "items": {"enum": ["open", "closed", "backup"], "type": "string"}}),
+]
+EndpointList = Annotated[
+    list[Endpoint],
+    Field(min_length=1, max_length=50),
+    PlainSerializer(",".join),
+    WithJsonSchema({"type": "array", "items": {"type": "string"}}),
+]
 
 
 class _Interval(Args):
@@ -29,10 +38,12 @@ class _Interval(Args):
 
 class ReceptionStatistics(_Interval):
     id: Id
-    answer_target: Annotated[int, Field(ge=0, le=3600)]
+    answer_target: Annotated[int, Field(ge=0, le=3600), WithJsonSchema({"type": "integer"})] = Field(
+        description="seconds; answered sooner is within target"
+    )
     from_time: Timestamp
     to_time: Timestamp
-    phase: PhaseList | None = None
+    phase: PhaseList | None = Field(None, description="default all; backup: overflow")
 
 
 class SmileyStatistics(_Interval):
@@ -43,11 +54,12 @@ class SmileyStatistics(_Interval):
 
 
 class Statistics(_Interval):
-    endpoint_type: Key
-    group_by: Key
+    # The values the sandbox interprets (see sandbox/app.py); the contract leaves them open.
+    endpoint_type: Literal["reception", "employee"]
+    group_by: Literal["date", "endpoint"]
     start: Day
-    end: Day
-    endpoint: EndpointList | None = None
+    end: Day = Field(description="inclusive")
+    endpoint: EndpointList | None = Field(None, description=f"{ENDPOINT}, all of endpoint_type")
 
     def _bounds(self) -> tuple:
         return self.start, self.end

@@ -28,16 +28,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..errors import StartUpError
 from ..pages import page
 from ..serving import UvicornServer
 from ..store import private_directory, private_file
-from .relatel import RelatelApp, RelatelRefused
+from .relatel import DEFAULT_REDIRECT_URI, RelatelApp, RelatelRefused
 
-DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 KEYRING_SERVICE = "relatel-mcp"
 
 
-class LoginFailed(Exception):
+class LoginFailed(StartUpError):
     """The login did not complete; the message says why and what to do. Nothing was stored."""
 
 

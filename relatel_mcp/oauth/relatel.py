@@ -13,6 +13,9 @@ from urllib.parse import urlencode
 
 import httpx2
 
+# Where `relatel-mcp login` waits for Relatel to send the browser back (register it for your app).
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
 
 class RelatelRefused(Exception):
     """Relatel did not give a token; the message says why, without any secret."""

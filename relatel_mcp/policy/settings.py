@@ -28,7 +28,6 @@ premium-rate numbers, and small daily budgets.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -108,6 +107,8 @@ def load_policy(path: Path | None, **overrides: Any) -> Policy:
 
 
 def _from_file(path: Path) -> Policy:
+    import tomllib  # only with a policy file
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

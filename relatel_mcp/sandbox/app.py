@@ -22,9 +22,13 @@ Interpretations where the contract is silent:
   minus % detractors (0-6), over smileys rated in [from_time, to_time].
 - Query times are ISO 8601; times without an offset are Copenhagen time, and a '+' that arrived
   as a space ("...T10:00:00 01:00") is repaired. `commented=false|0` means "without a comment".
-- Chats are ordered oldest-updated first, so `updated_at_gt_or_eq` works as a sync cursor.
+- Chats are ordered oldest-updated first, so `updated_at_gt_or_eq` works as a sync cursor. A chat
+  carries the visitor's name and email, a status (open, closed), the answering employee_id and
+  its messages ({author: visitor | employee, created_at, body}); the contract names these fields
+  as this interpretation.
 - Voicemails are those of all receptions plus the authenticated employee's own (as documented);
-  a call's `voice_mail` is shown under the same rule (null for a colleague's personal voicemail).
+  a call's `voice_mail` (a VoiceMail, as get_voicemail returns it) is shown under the same rule
+  (null for a colleague's personal voicemail).
 - Call recordings carry a sound URL (/api/v2/call_recordings/N/sound) that the sandbox does not
   serve: the contract has no such operation.
 - A contact needs a name or a number (the contract requires neither field; a contact with neither

@@ -1,0 +1,44 @@
+"""Tool snapshots: tests/toolsnaps/<tool>.json holds each tool's definition exactly as an MCP client
+receives it (name, description, input and output schema, annotations). Any change to what a model
+sees fails here until the snapshots are regenerated on purpose, so it shows in review:
+
+    UPDATE_TOOLSNAPS=1 .venv/bin/python -m pytest tests/test_toolsnaps.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .support import answering, connect
+
+pytestmark = pytest.mark.anyio
+
+SNAPS = Path(__file__).with_name("toolsnaps")
+UPDATE = os.environ.get("UPDATE_TOOLSNAPS") == "1"
+
+
+def snap(definition: dict) -> str:
+    return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+
+
+async def test_every_tool_matches_its_snapshot():
+    # Every tool listed: a client that can ask its user, the default policy, no account to filter by.
+    async with connect("http://127.0.0.1:9", all_tools=True, elicitation_callback=answering("decline")) as s:
+        tools = (await s.list_tools()).tools
+    received = {t.name: snap(t.model_dump(mode="json", by_alias=True, exclude_none=True)) for t in tools}
+    assert len(received) == 53
+    if UPDATE:
+        SNAPS.mkdir(exist_ok=True)
+        for stale in set(p.stem for p in SNAPS.glob("*.json")) - received.keys():
+            (SNAPS / f"{stale}.json").unlink()
+        for name, text in received.items():
+            (SNAPS / f"{name}.json").write_text(text, encoding="utf-8")
+    stored = {p.stem: p.read_text(encoding="utf-8") for p in SNAPS.glob("*.json")}
+    hint = "a tool definition changed: review it, then UPDATE_TOOLSNAPS=1 to accept"
+    assert sorted(stored) == sorted(received), hint
+    for name, text in received.items():
+        assert text == stored[name], f"{name}: {hint}"
