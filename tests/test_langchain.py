@@ -77,7 +77,9 @@ def test_langchain_mcp_adapters_load_the_servers_tools_over_stdio_and_call_one(s
     output = json.loads(done.stdout)
     # langchain-mcp-adapters declares no elicitation: the gated tools are not offered to it.
     assert set(output["tools"]) == {op.name for op in catalog.load()} - GATED
-    assert set(output["tools"].values()) == {False}
+    assert set(output["tools"].values()) == {"object"}
     assert "Peter Vestergaard (Vestkyst VVS)" in json.dumps(output["found"], ensure_ascii=False)
-    assert [r["path"] for r in sandbox.requests()] == ["/api/v2/contacts/by_number/4528114477"]
+    *account, call = [(r["method"], r["path"]) for r in sandbox.requests()]
+    assert call == ("GET", "/api/v2/contacts/by_number/4528114477")
+    assert {method for method, _ in account} == {"GET"}  # what the account can use, read at start-up
     assert HYGIENE_TOKEN not in done.stdout + done.stderr

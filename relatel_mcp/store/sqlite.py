@@ -11,6 +11,7 @@ session that only reads never needs it, and never loads sqlite3.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ import anyio
 
 from . import Fetch, Store, StoreUnavailable, private_directory, private_file
 from .schema import SQLITE
+
+OPEN_SECONDS = 10.0
 
 if TYPE_CHECKING:
     import sqlite3
@@ -31,17 +34,26 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
-        """The open database (under `_lock`), opened and migrated the first time."""
+        """The open database (under `_lock`), opened and migrated the first time. Replicas that
+        open a new file at once can find it locked (switching it to WAL takes it whole, without
+        SQLite's busy wait): they try again for up to OPEN_SECONDS."""
         if self._db is None:
             import sqlite3
 
-            try:
+            deadline = time.monotonic() + OPEN_SECONDS
+            while self._db is None:
                 db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-                db.execute("PRAGMA journal_mode=WAL")
-                _migrate(db)
-            except sqlite3.DatabaseError as exc:  # not a database, locked beyond the timeout, I/O
-                raise StoreUnavailable(f"the state database {self.path} cannot be opened: {exc}") from None
-            self._db = db
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    _migrate(db)
+                    self._db = db
+                except sqlite3.DatabaseError as exc:  # not a database, locked, I/O
+                    db.close()
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise StoreUnavailable(
+                            f"the state database {self.path} cannot be opened: {exc}"
+                        ) from None
+                    time.sleep(0.05)
         return self._db
 
     async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:

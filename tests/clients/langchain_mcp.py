@@ -3,8 +3,8 @@ calls one. Run by tests/test_langchain.py with the .venv-langchain-mcp interpret
 
     python langchain_mcp.py <relatel-mcp command> <env as JSON>
 
-It prints one JSON object: the tools it loaded (name, and whether the schema closes the object)
-and what calling find_contact_by_number and initiate_call gave.
+It prints one JSON object: the tools it loaded (name, and the type of its argument schema) and
+what calling find_contact_by_number gave.
 """
 
 import asyncio
@@ -23,7 +23,7 @@ async def main(command: str, env: dict[str, str]) -> None:
     print(
         json.dumps(
             {
-                "tools": {name: tool.args_schema.get("additionalProperties") for name, tool in tools.items()},
+                "tools": {name: tool.args_schema.get("type") for name, tool in tools.items()},
                 "found": found,
             },
             default=str,
