@@ -7,8 +7,10 @@ in both protocol eras (2025-11-25 `initialize`, 2026-07-28 sessionless):
 
 Both talk to the sandbox on loopback (in this process) with the same token. The machine is
 shared, so every comparison is paired: start-ups run back to back (in alternating order), and the
-two servers' calls alternate within one loop over two open sessions; the differences reported are
-medians of the pairs. relatel-mcp runs as installed (`relatel-mcp`), with its rate limiter off (it
+two servers' calls alternate within one loop over two open sessions. A round's call difference is
+the median of its pairs; which core each process lands on moves that by about ±0.1 ms from one
+pair of processes to the next, so there are ROUNDS rounds of fresh processes, and the median round
+is reported with the range. relatel-mcp runs as installed (`relatel-mcp`), with its rate limiter off (it
 would space the benchmark's own calls) and everything else default, logs included (to /dev/null).
 Run: .venv/bin/python benchmarks/against_floor.py
 """
@@ -33,7 +35,7 @@ from mcp.client.stdio import stdio_client
 from relatel_mcp.sandbox import SandboxServer
 
 RUNS = 15
-CALLS = 400
+ROUNDS, CALLS = 5, 300  # call pairs per round; each round starts both servers afresh
 ERAS = {"2025-11-25": "legacy", "2026-07-28": "auto"}
 HERE = Path(__file__).resolve().parent
 SERVERS = {
@@ -81,6 +83,7 @@ async def start_ups(mode: str, env: dict[str, str]) -> dict[str, list[float]]:
 
 
 async def calls(mode: str, env: dict[str, str]) -> dict[str, Any]:
+    """One round: both servers started afresh, CALLS calls each, alternating."""
     async with session("floor", mode, env) as floor, session("relatel-mcp", mode, env) as ours:
         clients = {"floor": floor[0], "relatel-mcp": ours[0]}
         samples: dict[str, list[float]] = {name: [] for name in SERVERS}
@@ -93,7 +96,8 @@ async def calls(mode: str, env: dict[str, str]) -> dict[str, Any]:
                 assert not result.is_error
         era = {name: client.protocol_version for name, client in clients.items()}
         rss = {"floor": peak_rss_mb(floor[2]), "relatel-mcp": peak_rss_mb(ours[2])}
-    return {"era": era, "samples": samples, "rss": rss}
+    pairs = [o - f for f, o in zip(samples["floor"], samples["relatel-mcp"], strict=True)]
+    return {"era": era, "samples": samples, "rss": rss, "difference": statistics.median(pairs)}
 
 
 async def measure(url: str) -> dict[str, dict[str, Any]]:
@@ -105,9 +109,14 @@ async def measure(url: str) -> dict[str, dict[str, Any]]:
     }
     results = {}
     for era, mode in ERAS.items():
-        measured = {"start_up": await start_ups(mode, env), **await calls(mode, env)}
-        assert set(measured["era"].values()) == {era}, measured["era"]
-        results[era] = measured
+        rounds = [await calls(mode, env) for _ in range(ROUNDS)]
+        assert {v for r in rounds for v in r["era"].values()} == {era}
+        results[era] = {
+            "start_up": await start_ups(mode, env),
+            "samples": {name: [x for r in rounds for x in r["samples"][name]] for name in SERVERS},
+            "rss": {name: max(r["rss"][name] for r in rounds) for name in SERVERS},
+            "differences": sorted(r["difference"] for r in rounds),
+        }
     return results
 
 
@@ -125,11 +134,11 @@ def main() -> None:
             )
     for era, r in results.items():
         starts = [ours - floor for floor, ours in zip(*r["start_up"].values(), strict=True)]
-        pairs = [ours - floor for floor, ours in zip(*r["samples"].values(), strict=True)]
+        rounds = r["differences"]
         print(
-            f"{era}: relatel-mcp - floor = {median(starts):+.3f} s start-up, "
-            f"{r['rss']['relatel-mcp'] - r['rss']['floor']:+.1f} MB peak RSS, {median(pairs):+.2f} ms call p50 "
-            f"(medians of {len(starts)} and {len(pairs)} pairs)"
+            f"{era}: relatel-mcp - floor = {median(starts):+.3f} s start-up (median of {len(starts)} pairs), "
+            f"{r['rss']['relatel-mcp'] - r['rss']['floor']:+.1f} MB peak RSS, call p50 {median(rounds):+.2f} ms "
+            f"(median of {len(rounds)} rounds of {CALLS} pairs; rounds {rounds[0]:+.2f} to {rounds[-1]:+.2f})"
         )
 
 

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -51,12 +52,15 @@ HEADERS = {
 
 @contextmanager
 def process(command: list[str], env: dict[str, str] | None = None, ready: str | None = None) -> Any:
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Output nobody reads goes nowhere: a full pipe would stop the process at its next log line.
+    output = subprocess.PIPE if ready else subprocess.DEVNULL
+    proc = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
         if ready:
             while ready not in (line := proc.stdout.readline()):
                 if not line:
                     raise RuntimeError(f"{command[:2]} exited")
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # the rest, unread
             yield line
         else:
             yield None

@@ -99,14 +99,17 @@ def json_body(response: httpx2.Response) -> Any:
 
 
 def _structured(op: Operation, body: Any, concise: bool) -> dict[str, Any]:
-    structured = clean_data({op.list_key: body} if op.list_key else body)
+    """The answer as structured content: cut first (when concise), then cleaned, so that only
+    what is kept is looked at character by character."""
+    structured = {op.list_key: body} if op.list_key else body
     if not isinstance(structured, dict):
         raise errors.bad_response(f"expected a JSON object, got {type(body).__name__}")
     cursor = next_page(op, _items(structured)[1]) if op.page is not None else None
     if concise and op.cut is not None:
         structured = op.cut.apply(structured)
+    structured = clean_data(structured)
     if cursor:
-        structured = {**structured, "next_page": cursor}
+        structured = {**structured, "next_page": clean_data(cursor)}
     if op.output_schema is not None and (problem := mismatch(op.output_schema, structured)):
         where, message = problem
         raise errors.bad_response(f"unexpected shape at {'/'.join(where) or 'the top level'}: {message}")
