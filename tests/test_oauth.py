@@ -336,6 +336,33 @@ async def test_another_site_cannot_submit_the_consent_for_the_user(oauth_server)
     assert "set-cookie" in page.headers and "samesite=strict" in page.headers["set-cookie"].lower()
 
 
+async def test_a_login_someone_else_started_grants_nothing_in_the_victims_browser(sandbox, oauth_server):
+    """Confused deputy: the attacker allows on our consent page for their own client and sends the
+    Relatel link it led to to the victim, who logs in at Relatel. Back at our callback without the
+    cookie of the browser that allowed, nothing is granted and no code goes to the attacker."""
+    async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
+        flow = Flow(oauth_server)
+        await flow.register(attacker)
+        flow.verifier, challenge = pkce()
+        started = await attacker.get("/authorize", params={
+            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+            "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
+        consent = await attacker.get(started.headers["location"])
+        to_relatel = await attacker.post(
+            "/oauth/consent", data={**fields_of(consent.text), "decision": "allow"}
+        )
+    back = await relatel_code(to_relatel.headers["location"], employee="sandbox-admin")  # the victim
+    async with httpx2.AsyncClient(base_url=oauth_server) as victim:
+        answer = await victim.get("/oauth/callback", params={k: v[0] for k, v in back.items()})
+    assert answer.status_code == 403 and "location" not in answer.headers
+    assert "another browser" in answer.text
+    async with httpx2.AsyncClient(base_url=oauth_server) as attacker_again:  # the state is spent
+        replay = await attacker_again.get("/oauth/callback", params={k: v[0] for k, v in back.items()},
+                                          cookies=dict(to_relatel.cookies))  # fmt: skip
+    assert replay.status_code == 400 and "location" not in replay.headers
+    assert "samesite=lax" in to_relatel.headers["set-cookie"].lower()
+
+
 async def test_a_redirect_uri_that_was_not_registered_gets_an_error_page(oauth_server):
     async with httpx2.AsyncClient(base_url=oauth_server) as http:
         flow = Flow(oauth_server)

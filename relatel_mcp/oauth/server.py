@@ -58,6 +58,7 @@ CONSENT_SECONDS = 600
 CALLBACK_PATH = "/oauth/callback"
 CONSENT_PATH = "/oauth/consent"
 _COOKIE = "relatel_mcp_consent"
+_LOGIN_COOKIE = "relatel_mcp_login"  # the browser that allowed, back at the callback
 _GONE = "This request has expired or was already answered; start again from your MCP client."
 
 
@@ -141,11 +142,16 @@ class OAuthServer:
         pending = json.loads(taken[0])
         if form.get("decision") != "allow":
             return _back(pending, error="access_denied")
-        relatel_state = secrets.token_urlsafe(32)
-        await self.store.put_secret("relatel", digest(relatel_state), taken[0], time.time() + CONSENT_SECONDS)
-        return RedirectResponse(
+        relatel_state, browser = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        bound = json.dumps({**pending, "browser": digest(browser)})
+        await self.store.put_secret("relatel", digest(relatel_state), bound, time.time() + CONSENT_SECONDS)
+        onward = RedirectResponse(
             self.relatel.authorize_url(f"{self.public_url}{CALLBACK_PATH}", relatel_state), status_code=302
         )
+        # Lax, not Strict: the browser comes back to the callback from Relatel's site.
+        onward.set_cookie(_LOGIN_COOKIE, browser, max_age=CONSENT_SECONDS, path=CALLBACK_PATH, httponly=True,
+                          samesite="lax", secure=self.public_url.startswith("https://"))  # fmt: skip
+        return onward
 
     async def _consent_page(self, request_id: str) -> Response:
         found = await self.store.secret("consent", digest(request_id))
@@ -163,11 +169,23 @@ class OAuthServer:
 
     async def callback(self, request: Request) -> Response:
         """Relatel sends the browser back here: exchange its code, keep the grant, hand the client
-        our own authorization code."""
+        our own authorization code.
+
+        Only in the browser that allowed on our consent page (its cookie, set with the redirect to
+        Relatel): otherwise whoever consented for their own client could send the Relatel link to
+        someone else and receive a code for that person's account (a confused deputy)."""
         taken = await self.store.take_secret("relatel", digest(request.query_params.get("state", "")))
         if taken is None:
             return _page(400, "Unknown or expired login", "<p>Start again from your MCP client.</p>")
         pending = json.loads(taken[0])
+        browser = pending.pop("browser")
+        if not secrets.compare_digest(digest(request.cookies.get(_LOGIN_COOKIE, "")), browser):
+            return _page(
+                403,
+                "Not the browser that allowed this",
+                "<p>This login was started in another browser. Nothing was granted; start again "
+                "from your MCP client, in the browser you use with it.</p>",
+            )
         code = request.query_params.get("code")
         if not code:
             return _back(pending, error="access_denied")
