@@ -4,7 +4,8 @@ Every tool call is one `tool_call` line (tool, tenant pseudonym, decision, upstr
 duration in ms) and every HTTP request one `http` line (method, path, status, duration in ms,
 client address). Neither ever holds a token or an argument: the tenant is a pseudonym, the query
 string is left out, and an approval page's path (its unguessable part is its credential) is cut
-to its prefix. `--log-level debug` also lets the libraries speak, in the same format.
+to its prefix. `--log-level debug` also lets the libraries speak, in the same format (not the
+HTTP client's request lines, which carry whole URLs).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def setup(level: str) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     logging.getLogger("relatel_mcp").setLevel(level.upper())
+    # Its lines are whole URLs, and Relatel's token endpoint takes the app's secret and the code in
+    # the query string (as its docs say): never at any level.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def event(logger: logging.Logger, name: str, **fields: Any) -> None:

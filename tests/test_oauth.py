@@ -122,12 +122,12 @@ class Login:
     redirect: str
 
 
-async def start_login(sandbox: Any, state_dir: Any) -> Login:
+async def start_login(sandbox: Any, state_dir: Any, *extra: str) -> Login:
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
     process = await asyncio.create_subprocess_exec(
         EXE, "login", "--no-browser", "--redirect-uri", redirect, "--base-url", sandbox.url,
-        "--state-dir", str(state_dir), "--timeout", "30",
+        "--state-dir", str(state_dir), "--timeout", "30", *extra,
         env=env(RELATEL_CLIENT_ID=CLIENT_ID, RELATEL_CLIENT_SECRET=CLIENT_SECRET),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -173,6 +173,19 @@ async def test_login_then_a_stdio_session_without_relatel_token(sandbox, tmp_pat
     logout = subprocess.run([EXE, "logout", "--state-dir", str(tmp_path)], env=env(), capture_output=True,
                             text=True, timeout=30)  # fmt: skip
     assert logout.returncode == 0 and not stored.exists()
+
+
+async def test_a_debug_log_of_a_login_holds_neither_the_app_secret_nor_the_code(sandbox, tmp_path):
+    """Relatel's token endpoint takes the app's secret and the code in its query string (as its
+    docs say); at --log-level debug the HTTP library would log that URL whole."""
+    login = await start_login(sandbox, tmp_path, "--log-level", "debug")
+    back = await relatel_code(login.url)
+    async with httpx2.AsyncClient() as browser:
+        await browser.get(login.redirect, params={k: v[0] for k, v in back.items()})
+    code, out, err = await finish(login)
+    assert code == 0 and "Logged in as Mette Hansen" in out, err
+    assert '"level": "debug"' in err  # the libraries did speak
+    assert CLIENT_SECRET not in err + out and back["code"][0] not in err + out
 
 
 async def test_login_refuses_an_answer_with_another_state(sandbox, tmp_path):
