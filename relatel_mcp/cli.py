@@ -347,7 +347,7 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
     if options.auth == "oauth":  # the sandbox's base URL and a loopback server's port come later
         options = _with_oauth(options, settings.base_url, sandbox, f"http://127.0.0.1:{args.port}")
     options.check()
-    if args.auth != "passthrough" and not sandbox:
+    if args.auth in ("api-key", "none") and not sandbox:  # one configured account for every request
         settings.require_token()
     anyio.run(_serve_http, settings, options, sandbox)
 

@@ -14,6 +14,7 @@ import re
 import secrets
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -280,6 +281,30 @@ WHOAMI = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
 
 async def whoami(http: httpx2.AsyncClient, access_token: str) -> httpx2.Response:
     return await http.post("/mcp", json=WHOAMI, headers={**MCP, "Authorization": f"Bearer {access_token}"})
+
+
+def test_serve_auth_oauth_needs_no_token_of_its_own(sandbox, tmp_path):
+    """Each request acts as the user who logged in: the operator's own token is neither asked for
+    nor used."""
+    port = free_port()
+    process = subprocess.Popen(
+        [EXE, "serve", "--transport", "http", "--auth", "oauth", "--port", str(port), "--state-dir", str(tmp_path)],
+        env=env(HOME=str(tmp_path), RELATEL_BASE_URL=sandbox.url, RELATEL_CLIENT_ID=CLIENT_ID,
+                RELATEL_CLIENT_SECRET=CLIENT_SECRET),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                metadata = httpx2.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server")
+                break
+            except httpx2.TransportError:
+                assert process.poll() is None, process.stderr.read()
+                time.sleep(0.1)
+        assert metadata.json()["issuer"] == f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 async def test_the_server_advertises_its_metadata_and_challenges_with_it(oauth_server):
