@@ -29,7 +29,7 @@ import anyio
 
 from .accounts import Accounts, Employee, Unavailable
 from .catalog import REQUIREMENTS, Operation
-from .client import RelatelClient, Tenant, UpstreamRequest
+from .client import RelatelClient, Tenant, UpstreamRequest, parsed_json
 from .errors import ToolError, missing_hint
 
 PROBES = {  # requirement -> the read whose 403 says the company lacks it
@@ -68,12 +68,11 @@ class Access:
     def __init__(self, client: RelatelClient, accounts: Accounts, *, ttl: float = 300.0, size: int = 10_000):
         self.client, self.accounts, self.ttl, self.size = client, accounts, ttl, size
         self._known: OrderedDict[str, tuple[dict[str, bool], float]] = OrderedDict()  # account -> lacks?
-        self._by_token: dict[str, str] = {}  # token pseudonym -> account, for `known`
         self._locks: dict[str, anyio.Lock] = {}
 
     def known(self, tenant: Tenant) -> Lacking | None:
         """What this token's account was last found to lack, if that is still fresh (no request)."""
-        account = self._by_token.get(tenant.id)
+        account = self.accounts.last_known(tenant)
         entry = self._known.get(account) if account else None
         if entry is None or entry[1] < anyio.current_time():
             return None
@@ -88,14 +87,11 @@ class Access:
             return NOTHING
         if employee is None:  # Relatel refuses the token: every call will say so
             return NOTHING
-        self._by_token[tenant.id] = employee.account
         lock = self._locks.setdefault(employee.account, anyio.Lock())
         async with lock:  # concurrent lists of one account ask once
             found = self._fresh(employee.account)
-            for requirement in set(needs) - found.keys():
-                lacks = await self._lacks(requirement, employee, tenant)
-                if lacks is not None:
-                    found[requirement] = lacks
+            for requirement in set(needs) - found.keys():  # an unclear answer counts as not lacking
+                found[requirement] = bool(await self._lacks(requirement, employee, tenant))
             self._keep(employee.account, found)
         return Lacking(frozenset(r for r in needs if found.get(r)))
 
@@ -111,8 +107,6 @@ class Access:
         while len(self._known) > self.size:
             gone, _ = self._known.popitem(last=False)
             self._locks.pop(gone, None)
-        if len(self._by_token) > self.size:
-            self._by_token.clear()
 
     async def _lacks(self, requirement: str, employee: Employee, tenant: Tenant) -> bool | None:
         """True or False where Relatel says so clearly; None where it does not."""
@@ -138,7 +132,7 @@ class Access:
             response = await self.client.send(
                 UpstreamRequest("GET", "/api/v2/receptions"), tenant, expect_json=True
             )
-            receptions = response.json()["receptions"] if response.status_code == 200 else []
+            receptions = parsed_json(response)["receptions"] if response.status_code == 200 else []
             return int(receptions[0]["id"]) if receptions else None
         except (ToolError, ValueError, KeyError, TypeError, IndexError):
             return None

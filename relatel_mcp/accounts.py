@@ -15,10 +15,11 @@ import contextlib
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import RelatelClient, Tenant, UpstreamRequest
+from .client import RelatelClient, Tenant, UpstreamRequest, parsed_json
 from .errors import ToolError
 from .store import Store, StoreUnavailable
 
@@ -88,14 +89,16 @@ class Accounts:
                 self._memo(tenant, cached)
         return cached
 
-    async def unknown(self, tenant: Tenant) -> bool:
-        """Would finding this token's account ask Relatel about a token never seen valid?"""
-        cached = await self.cached(tenant)
-        return cached is None or (cached[0] is None and cached[1] < time.time())
-
-    async def of(self, tenant: Tenant) -> str | None:
+    async def of(
+        self, tenant: Tenant, *, before_asking_about_new: Callable[[], None] | None = None
+    ) -> str | None:
+        """The token's account (None: Relatel refuses it), from the caches or else from Relatel;
+        `before_asking_about_new` runs (and may raise) just before Relatel is asked about a token
+        never seen valid."""
         cached = await self.cached(tenant)
         if cached is None or cached[1] < time.time():
+            if before_asking_about_new is not None and (cached is None or cached[0] is None):
+                before_asking_about_new()
             cached = await self._refresh(tenant)
             with contextlib.suppress(StoreUnavailable):  # for other replicas
                 await self.store.remember_account(tenant.id, *cached)
@@ -159,7 +162,7 @@ class Accounts:
         if response.status_code != 200:
             raise Unavailable(f"Relatel answered HTTP {response.status_code}")
         try:
-            return Employee.from_record(response.json()["employee"])
+            return Employee.from_record(parsed_json(response)["employee"])
         except (ValueError, KeyError, TypeError):
             raise Unavailable("Relatel's answer did not say who the token belongs to") from None
 

@@ -164,6 +164,8 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
                 await server.run(read, write, server.create_initialization_options())
         finally:
             sse_sessions[owner] -= 1
+            if not sse_sessions[owner]:  # kept only for owners with a session open
+                del sse_sessions[owner]
         return Response()
 
     protect = _protector(oauth)
@@ -331,11 +333,14 @@ class PassthroughVerifier:
 
     async def __call__(self, credential: str, client: str) -> str | None:
         tenant = Tenant(credential)
-        if await self.accounts.unknown(tenant):
-            wait = self.per_client.take_now(client) or self.total.take_now("all")
-            if wait:
+
+        def limit() -> None:
+            if wait := self.per_client.take_now(client) or self.total.take_now("all"):
                 raise TooManyChecks(wait)
-        return tenant.id if await self.accounts.of(tenant) is not None else None
+
+        return (
+            tenant.id if await self.accounts.of(tenant, before_asking_about_new=limit) is not None else None
+        )
 
 
 class BearerAuth:
