@@ -265,8 +265,9 @@ def _shape(schema: dict[str, Any], described: set[str], cut: Cut | None) -> dict
 
 
 def _entity_key(schema: dict[str, Any]) -> str:
-    """An entity's name in the contract, or (for an unnamed shape) its field names."""
-    return schema.get("entity") or ",".join(sorted(schema.get("properties", {})))
+    """What makes two shapes the same entity: their field names (the contract's entity names are
+    gone by here, and a shape such as {message} is one thing whichever tool returns it)."""
+    return ",".join(sorted(schema.get("properties", {})))
 
 
 def _leaf(schema: dict[str, Any]) -> dict[str, Any]:

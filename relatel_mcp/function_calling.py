@@ -11,8 +11,8 @@ arguments a model sends back, read the way the pipeline reads MCP arguments.
 OpenAI's strict mode decodes arguments against the schema, so it accepts only a subset of JSON
 Schema: every object is closed (`additionalProperties: false`) and lists every property as
 required, an optional argument takes `null` (which this server reads as "not given"), and only
-the keywords strict mode supports appear. Keywords it lacks become words in the argument's
-description (string lengths) or an `enum` (`const`); the server checks every one of them anyway.
+the keywords strict mode supports appear (`const` becomes an `enum`); the server checks every
+argument anyway.
 
 Function calling has one rule for `null`: it is "not given", for every argument. (A strict model
 must send every argument, so `null` cannot also mean "clear it".) The two arguments for which an
@@ -134,29 +134,15 @@ def _strict(schema: Mapping[str, Any]) -> dict[str, Any]:
             strict["enum"] = [value]
         elif key == "items":
             strict["items"] = _strict(value)
-        elif key in ("minLength", "maxLength"):
-            continue  # in the description, below
         elif key in STRICT_KEYWORDS and (key != "format" or value in STRICT_FORMATS):
             strict[key] = value
         else:
             raise ValueError(f"no strict form for the JSON Schema keyword {key}: {value!r}")
-    if length := _length(schema.get("minLength"), schema.get("maxLength")):
-        strict["description"] = f"{strict['description']}; {length}" if "description" in strict else length
     return strict
-
-
-def _length(low: int | None, high: int | None) -> str | None:
-    if low is not None and high is not None:
-        return f"{low} to {high} characters"
-    if high is not None:
-        return f"at most {high} characters"
-    return f"at least {low} characters" if low is not None else None
 
 
 def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
     """The same value or `null` (not given)."""
-    if "anyOf" in schema:
-        return {**schema, "anyOf": [*schema["anyOf"], NULL]}
     kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     nullable = {**schema, "type": [*kinds, "null"]}
     if "enum" in schema:

@@ -17,7 +17,7 @@ no value can start a line of its own or pass for the server's words.
 from __future__ import annotations
 
 import unicodedata
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 _KEEP = {"\n", "\t"}
@@ -33,7 +33,7 @@ _BLANK = frozenset({0x2800})
 QUOTE_OPEN, QUOTE_CLOSE = "«", "»"
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: the characters come from untrusted text
 def hidden(ch: str) -> bool:
     """Would this character be invisible, or change how the text around it reads?"""
     if ch in _KEEP:
