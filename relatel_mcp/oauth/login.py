@@ -22,13 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..errors import StartUpError
+from ..client import RelatelClient, Tenant, UpstreamRequest, parsed_json
+from ..errors import StartUpError, ToolError
 from ..pages import page
 from ..serving import UvicornServer
 from ..store import private_directory, private_file
@@ -117,16 +117,21 @@ def _page(status: int, text: str) -> HTMLResponse:
 
 
 async def identify(base_url: str, token: str) -> Identity | None:
-    """Whose the token is (GET /api/v2/employee); None when Relatel refuses it."""
-    async with httpx2.AsyncClient(base_url=base_url, timeout=15) as http:
-        try:
-            response = await http.get("/api/v2/employee", headers={"Authorization": f"Bearer {token}"})
-        except httpx2.TransportError as exc:
-            raise LoginFailed(f"could not reach Relatel at {base_url} ({type(exc).__name__})") from None
+    """Whose the token is (GET /api/v2/employee, through the server's own client); None when
+    Relatel refuses it."""
+    client = RelatelClient(base_url)
+    try:
+        response = await client.send(
+            UpstreamRequest("GET", "/api/v2/employee"), Tenant(token), idempotent=True, expect_json=True
+        )
+    except ToolError as exc:
+        raise LoginFailed(f"could not reach Relatel at {base_url} ({exc.message})") from None
+    finally:
+        await client.aclose()
     if response.status_code in (401, 403):
         return None
     try:
-        employee = response.json()["employee"]
+        employee = parsed_json(response)["employee"]
         return Identity(str(employee["name"]), int(employee["id"]), int(employee["company_id"]))
     except (ValueError, KeyError, TypeError):
         raise LoginFailed(
