@@ -392,8 +392,10 @@ def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) ->
             os.environ.get("RELATEL_CLIENT_SECRET"),
         )
     app = RelatelApp(base_url, client_id, client_secret) if client_id and client_secret else None
-    loopback = options.host in ("127.0.0.1", "localhost", "::1")
-    return replace(options, oauth_app=app, public_url=options.public_url or (url if loopback else None))
+    from .transports import is_loopback
+
+    local = url if is_loopback(options.host) else None
+    return replace(options, oauth_app=app, public_url=options.public_url or local)
 
 
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:

@@ -205,13 +205,13 @@ def _problem(error: Any, meant: dict[str, str]) -> tuple[str | None, str]:
 def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict[str, str]:
     """The argument each unknown one most likely stands for: a close spelling among those not
     given (`limt`), else, for a lone unknown, the one required argument missing (`text` → `body`)."""
+    import difflib  # only for a mistyped argument
+
     fields = op.args.model_fields
     free = [name for name in fields if name not in arguments]
     missing = [name for name in free if fields[name].is_required()]
     meant = {}
     for name in unknown:
-        import difflib  # only for a mistyped argument
-
         close = difflib.get_close_matches(name, free, n=1)
         if close or (len(unknown) == 1 and len(missing) == 1):
             meant[name] = (close or missing)[0]

@@ -99,7 +99,7 @@ class HttpOptions:
     oauth_app: RelatelApp | None = field(default=None, repr=False)  # this server's app at Relatel
 
     def check(self) -> None:
-        if self.auth == "none" and not _loopback(self.host):
+        if self.auth == "none" and not is_loopback(self.host):
             raise ConfigError(
                 f"refusing to serve {self.host} without auth: use --auth api-key or passthrough"
             )
@@ -481,7 +481,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
