@@ -353,18 +353,23 @@ async def test_a_wrong_or_missing_pkce_verifier_gets_no_token(oauth_server, veri
     assert then.status_code == 200  # the client that holds the verifier still gets its token
 
 
+async def consent_page(attacker: httpx2.AsyncClient, url: str) -> httpx2.Response:
+    """An attacker's own client, registered, up to our consent page for it (in their browser)."""
+    flow = Flow(url)
+    await flow.register(attacker)
+    flow.verifier, challenge = pkce()
+    started = await attacker.get("/authorize", params={
+        "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+        "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
+    return await attacker.get(started.headers["location"])
+
+
 async def test_another_site_cannot_submit_the_consent_for_the_user(oauth_server):
     """Consent CSRF: an attacker starts a flow for their own client and has the victim's browser
     post "allow" to it from another site. Without the page's SameSite cookie it is refused, and the
     request is still there for whoever saw the page."""
     async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
-        flow = Flow(oauth_server)
-        await flow.register(attacker)
-        flow.verifier, challenge = pkce()
-        started = await attacker.get("/authorize", params={
-            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
-            "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
-        page = await attacker.get(started.headers["location"])
+        page = await consent_page(attacker, oauth_server)
         form = fields_of(page.text)
     async with httpx2.AsyncClient(base_url=oauth_server) as victim:  # no cookie from that page
         forged = await victim.post("/oauth/consent", data={**form, "decision": "allow"})
@@ -379,13 +384,7 @@ async def test_a_login_someone_else_started_grants_nothing_in_the_victims_browse
     Relatel link it led to to the victim, who logs in at Relatel. Back at our callback without the
     cookie of the browser that allowed, nothing is granted and no code goes to the attacker."""
     async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
-        flow = Flow(oauth_server)
-        await flow.register(attacker)
-        flow.verifier, challenge = pkce()
-        started = await attacker.get("/authorize", params={
-            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
-            "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
-        consent = await attacker.get(started.headers["location"])
+        consent = await consent_page(attacker, oauth_server)
         to_relatel = await attacker.post(
             "/oauth/consent", data={**fields_of(consent.text), "decision": "allow"}
         )
