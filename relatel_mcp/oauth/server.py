@@ -178,7 +178,7 @@ class OAuthServer:
         if taken is None:
             return _page(400, "Unknown or expired login", "<p>Start again from your MCP client.</p>")
         pending = json.loads(taken[0])
-        browser = pending.pop("browser")
+        browser = pending.pop("browser", "")  # none (a login begun before this check): refused
         if not secrets.compare_digest(digest(request.cookies.get(_LOGIN_COOKIE, "")), browser):
             return _page(
                 403,
