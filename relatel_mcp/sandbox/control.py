@@ -53,6 +53,7 @@ def describe(request: Request, state: SandboxState) -> Any:
             "GET|DELETE /_sandbox/requests",
             "POST /_sandbox/reset",
             "GET|POST|DELETE /_sandbox/faults",
+            "POST /_sandbox/faults/release",
             "DELETE /_sandbox/oauth/tokens[?employee_id=N]",
         ],
         "oauth_app": {"client_id": oauth.CLIENT_ID, "client_secret": oauth.CLIENT_SECRET},
@@ -76,7 +77,18 @@ async def add_fault(request: Request, state: SandboxState) -> Any:
         errors = getattr(error, "errors", {"fault": ["must be a JSON object"]})
         return error_response(422, "Invalid fault", errors)
     state.faults.append(fault)
+    if fault.hold:
+        state.held.append(fault)
     return {"fault": fault.as_dict(), "faults": [f.as_dict() for f in state.faults]}
+
+
+def release_held(request: Request, state: SandboxState) -> Any:
+    """Let every response held by a `hold` fault go (see faults.py)."""
+    held = [f for f in state.held if not f.released]
+    for fault in held:
+        fault.released = True
+    state.held.clear()
+    return {"released": len(held)}
 
 
 def clear_faults(request: Request, state: SandboxState) -> Any:
@@ -93,6 +105,7 @@ CONTROL_ROUTES = [
     ("/_sandbox/faults", "GET", lambda request, state: {"faults": [f.as_dict() for f in state.faults]}),
     ("/_sandbox/faults", "POST", add_fault),
     ("/_sandbox/faults", "DELETE", clear_faults),
+    ("/_sandbox/faults/release", "POST", release_held),
     ("/_sandbox/oauth/tokens", "DELETE", oauth.destroy_tokens),
 ]
 _SECRET_PARAMETERS = frozenset({"access_token", "client_secret", "code"})

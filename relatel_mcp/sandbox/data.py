@@ -68,6 +68,7 @@ class SandboxState:
     outbox: list[Record] = field(default_factory=list)
     requests: list[Record] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    held: list[Fault] = field(default_factory=list)  # hold faults, until released
     oauth_codes: dict[str, Record] = field(default_factory=dict)  # code -> redirect URI, identity, expiry
     oauth_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (company, employee)
     oauth_redirect_uris: tuple[str, ...] = ()  # beyond loopback ones (kept across resets)
@@ -83,6 +84,9 @@ class SandboxState:
         self.outbox.clear()
         self.requests.clear()
         self.faults.clear()
+        for fault in self.held:  # nothing stays held past a reset
+            fault.released = True
+        self.held.clear()
         self.oauth_codes.clear()
         self.oauth_tokens.clear()
         self._next_ids.clear()

@@ -9,6 +9,9 @@ Handlers know nothing about them. The kinds mirror what a real client meets:
 - ``drop``: the connection breaks mid-response. ``before`` performs nothing; ``after`` performs the
   operation first. The client sees a transport error (e.g. RemoteProtocolError), not a 500.
 - ``malformed``: the operation is performed and a 200 with truncated JSON comes back.
+- ``hold``: the operation IS performed, then the response waits until `POST /_sandbox/faults/release`
+  (at most a minute): a test can change the account at an exact point of a call, while the
+  server waits for this answer (the request log shows the request held, with no status yet).
 
 The request log records the fault's effect under "fault"; its "status" is the status line the client
 was sent (for a drop: that of the partial response).
@@ -19,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import anyio
@@ -51,16 +54,18 @@ class Fault:
     latency: float | None = None
     drop: str | None = None
     malformed: bool = False
+    hold: bool = False
+    released: bool = field(default=False, compare=False)
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "released"}
 
     def effect(self) -> dict[str, Any]:
         """The fault's effect without its matching rule (as shown in the request log)."""
-        keys = ("status", "retry_after", "latency", "drop", "malformed")
+        keys = ("status", "retry_after", "latency", "drop", "malformed", "hold")
         return {k: v for k, v in asdict(self).items() if k in keys and v not in (None, False)}
 
 
@@ -76,9 +81,11 @@ def parse_fault(spec: Any) -> Fault:
     """Validate a `POST /_sandbox/faults` body; exactly one of status/latency/drop/malformed."""
     if not isinstance(spec, dict):
         raise FaultSpecError({"fault": ["must be a JSON object"]})
-    kinds = [k for k in ("status", "latency", "drop", "malformed") if spec.get(k) not in (None, False)]
+    kinds = [
+        k for k in ("status", "latency", "drop", "malformed", "hold") if spec.get(k) not in (None, False)
+    ]
     if len(kinds) != 1:
-        raise FaultSpecError({"fault": ["needs exactly one of status, latency, drop, malformed"]})
+        raise FaultSpecError({"fault": ["needs exactly one of status, latency, drop, malformed, hold"]})
     fault = Fault(method=str(spec.get("method", "*")).upper(), path=str(spec.get("path", "*")))
     fault.count = _number(spec, "count", 1, 10_000, integer=True) if "count" in spec else 1
     if "status" in kinds:
@@ -95,6 +102,10 @@ def parse_fault(spec: Any) -> Fault:
         if spec["malformed"] is not True:
             raise FaultSpecError({"malformed": ["must be true"]})
         fault.malformed = True
+    if "hold" in kinds:
+        if spec["hold"] is not True:
+            raise FaultSpecError({"hold": ["must be true"]})
+        fault.hold = True
     return fault
 
 
@@ -155,6 +166,9 @@ async def apply_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive
         start = _start(200, body)
     if fault.latency:
         await anyio.sleep(fault.latency)
+    with anyio.move_on_after(MAX_LATENCY):
+        while fault.hold and not fault.released:
+            await anyio.sleep(0.005)
     await send(start)
     await send({"type": "http.response.body", "body": body})
 
