@@ -21,10 +21,12 @@ from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import mcp.types as types
 
 from . import contract
+from .client import UpstreamRequest
 from .models import MODELS, Args
 
 Kind = Literal["read", "write", "destructive", "costly"]
@@ -157,6 +159,15 @@ class Operation:
             open_world_hint=self.kind == "costly",
         )
 
+    def request(self, args: Args) -> UpstreamRequest:
+        """The contract's request: path parameters filled in, the rest as query or (wrapped) body."""
+        data = args.upstream_fields()
+        path = self.path.format(**{name: quote(str(data.pop(name)), safe="") for name in self.path_params})
+        if self.method in ("GET", "DELETE"):
+            return UpstreamRequest(self.method, path, params=tuple(_query_pairs(data)))
+        body = {self.body: data} if self.body else data
+        return UpstreamRequest(self.method, path, json=body or None)
+
     def tool(self, *, confirmation: bool = False, output: bool = True) -> types.Tool:
         """The MCP tool; `confirmation` adds the preview-token argument, `output` the output schema.
         A tool with a concise form takes `detail`."""
@@ -173,6 +184,19 @@ class Operation:
             output_schema=self.output_schema if output else None,
             annotations=self.annotations,
         )
+
+
+def _query_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for name, value in data.items():
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, json.dumps(item) if isinstance(item, bool) else str(item)))
+    return pairs
+
+
+def named(operation: str) -> Operation:
+    """The catalogue's tool for a contract operationId."""
+    return next(op for op in load() if op.operation == operation)
 
 
 def _third_party(response: dict[str, Any]) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ from starlette.responses import HTMLResponse
 
 _STYLE = (
     "body{font:16px system-ui;max-width:40em;margin:2em auto;padding:0 1em}"
-    ".facts{border-left:4px solid #c60;padding-left:1em}button{font-size:1.1em;margin-right:1em}"
+    ".facts{border-left:4px solid #c60;padding-left:1em}.facts p{white-space:pre-wrap;overflow-wrap:anywhere}"
+    "button{font-size:1.1em;margin-right:1em}"
 )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 import httpx2
 import mcp.types as types
@@ -88,10 +88,11 @@ class Pipeline:
         try:
             args = validate(op, arguments, token, detail)
             audit.arguments = args.upstream_fields()
-            request = build_request(op, args)
+            request = op.request(args)
             account = await self.accounts.require(tenant) if op.gated else ""
             audit.account = account or audit.account
-            approval = await self.gate.authorize(op, args, account, channel, token, self._reader(op, tenant))
+            read = self._reader(op, tenant)
+            approval = await self.gate.authorize(op, args, account, channel, token, read, holder=tenant.id)
             if isinstance(approval, types.InputRequiredResult):
                 await audit.record("asked", "elicitation")
                 return approval
@@ -99,19 +100,71 @@ class Pipeline:
             if approval.channel == "dry_run":
                 await audit.record("dry_run", detail=approval.facts.question if approval.facts else None)
                 return dry_run_result(request, approval)
-            await self.gate.spend(op, account, approval)
-            await audit.intend()
-            response = await self._send(op, request, tenant, account, approval)
-            result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
-            await audit.record("sent", status=response.status_code, detail=upstream_id(result))
-            return redacted(result, secrets)
+            if approval.facts is not None and approval.facts.deliveries:
+                return redacted(await self._deliver_each(op, tenant, account, approval, audit), secrets)
+            return redacted(
+                await self._deliver(op, request, tenant, account, approval, audit, detail), secrets
+            )
         except ToolError as error:
-            if error.code == "unauthorized":
-                await self.accounts.refused(tenant)
-            if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
-                error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
-            await audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
-            return error_result(error, secrets=secrets)
+            return error_result(await self._failed(op, error, tenant, audit), secrets=secrets)
+
+    async def _deliver(
+        self,
+        op: Operation,
+        request: UpstreamRequest,
+        tenant: Tenant,
+        account: str,
+        approval: Approval,
+        audit: Audit,
+        detail: Any = None,
+    ) -> types.CallToolResult:
+        """Send one request once: its budget spent and its intent recorded first, its outcome after."""
+        await self.gate.spend(op, account, approval)
+        await audit.intend()
+        response = await self._send(op, request, tenant, account, approval)
+        result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
+        await audit.record("sent", status=response.status_code, detail=upstream_id(result))
+        return result
+
+    async def _deliver_each(
+        self, op: Operation, tenant: Tenant, account: str, approval: Approval, audit: Audit
+    ) -> types.CallToolResult:
+        """A call approved as several requests (an SMS to each person shown), sent one by one, each
+        with its own budget share and audit record; the first that fails stops the rest. The
+        result says who got it, who did not, and for whom it is unknown."""
+        assert approval.facts is not None
+        outcomes: list[dict[str, Any]] = []
+        failure: ToolError | None = None
+        for delivery in approval.facts.deliveries:
+            outcome = "not_sent"
+            if failure is None:
+                part = audit.part(recipient=delivery.to)
+                own = Approval(approval.channel, replace(approval.facts, spend=delivery.spend, deliveries=()))
+                try:
+                    await self._deliver(op, delivery.request, tenant, account, own, part)
+                    outcome = "sent"
+                except StoreUnavailable as exc:  # before it left: its intent could not be recorded
+                    failure, outcome = errors.store_unavailable(str(exc)), "unavailable"
+                except ToolError as error:
+                    failure = await self._failed(op, error, tenant, part)
+                    outcome = part.decision or "failed"
+                audit.decision = outcome
+            outcomes.append({"id": delivery.to["id"], "outcome": outcome})
+        data = {"sent": sum(o["outcome"] == "sent" for o in outcomes), "recipients": outcomes}
+        if failure is None:
+            return types.CallToolResult(
+                content=[types.TextContent(text=compact_json(data))], structured_content=data
+            )
+        return error_result(_stopped(failure, data), secrets=())  # redacted by the caller
+
+    async def _failed(self, op: Operation, error: ToolError, tenant: Tenant, audit: Audit) -> ToolError:
+        """A failure as the agent is told it, recorded: a lost answer to a send is never repeated."""
+        if error.code == "unauthorized":
+            await self.accounts.refused(tenant)
+        if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
+            error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
+        await audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
+        return error
 
     async def _send(
         self, op: Operation, request: UpstreamRequest, tenant: Tenant, account: str, approval: Approval
@@ -151,10 +204,28 @@ class Pipeline:
 
 
 TOKEN_ARGUMENT = "confirmation_token"
+NOT_REACHED = ("not_sent", "refused", "unavailable", "failed")  # outcomes of a send nobody got
+
+
+def _stopped(failure: ToolError, data: dict[str, Any]) -> ToolError:
+    """The failure that stopped a call sent as several requests, with who got it and who did not."""
+    outcomes = data["recipients"]
+    unsent = ", ".join(str(o["id"]) for o in outcomes if o["outcome"] in NOT_REACHED)
+    more = f"Those not sent to can be texted with send_employee_sms (ids {unsent}), each asked again."
+    return replace(
+        failure,
+        message=f"Sent to {data['sent']} of {len(outcomes)} people, one by one, then stopped: {failure.message}",
+        hint=" ".join(filter(None, [failure.hint, more if unsent else None])) or None,
+        extra=data,
+    )
 
 
 def dry_run_result(request: UpstreamRequest, approval: Approval) -> types.CallToolResult:
-    data = {"dry_run": True, "sent": False, "request": request.describe()}
+    data: dict[str, Any] = {"dry_run": True, "sent": False}
+    if approval.facts is not None and approval.facts.deliveries:
+        data["requests"] = [delivery.request.describe() for delivery in approval.facts.deliveries]
+    else:
+        data["request"] = request.describe()
     if approval.facts is not None:
         data["would_ask"] = approval.facts.question
     return types.CallToolResult(
@@ -216,24 +287,6 @@ def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict
         if close or (len(unknown) == 1 and len(missing) == 1):
             meant[name] = (close or missing)[0]
     return meant
-
-
-def build_request(op: Operation, args: Args) -> UpstreamRequest:
-    """The contract's request: path parameters filled in, the rest as query or (wrapped) body."""
-    data = args.upstream_fields()
-    path = op.path.format(**{name: quote(str(data.pop(name)), safe="") for name in op.path_params})
-    if op.method in ("GET", "DELETE"):
-        return UpstreamRequest(op.method, path, params=tuple(_query_pairs(data)))
-    body = {op.body: data} if op.body else data
-    return UpstreamRequest(op.method, path, json=body or None)
-
-
-def _query_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for name, value in data.items():
-        for item in value if isinstance(value, list) else [value]:
-            pairs.append((name, json.dumps(item) if isinstance(item, bool) else str(item)))
-    return pairs
 
 
 def error_result(error: ToolError, *, secrets: tuple[object, ...]) -> types.CallToolResult:

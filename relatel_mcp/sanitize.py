@@ -11,7 +11,9 @@ arguments is untrusted data: it must not hide or reorder what a human or a model
 - blank look-alikes that render as empty space but are letters or symbols (U+2800 braille blank).
 
 `quoted` shows one value inside the server's own sentences: on one line, in «», capped, so that
-no value can start a line of its own or pass for the server's words.
+no value can start a line of its own or pass for the server's words. `verbatim` does the same for
+a value that is sent as it is shown (an SMS a human approves): whole, never cut, its white space
+as it is.
 """
 
 from __future__ import annotations
@@ -63,15 +65,23 @@ def clean_data(value: Any) -> Any:
     return value
 
 
-def quoted(value: object, limit: int = 120, *, reveal: bool = False) -> str:
-    """`value` as «…» on one line: hidden characters dropped (or, with `reveal`, shown as
-    ⟨U+202E⟩, for text that is sent as it is), line breaks shown as ⏎, quote marks inside
-    replaced, at most `limit` characters."""
-    text = str(value)
-    text = "".join(
-        (f"⟨U+{ord(ch):04X}⟩" if reveal else "") if hidden(ch) else ("⏎" if ch == "\n" else ch) for ch in text
-    )
-    text = " ".join(text.translate({ord(QUOTE_OPEN): "‹", ord(QUOTE_CLOSE): "›"}).split())
+def quoted(value: object, limit: int = 120) -> str:
+    """`value` as «…» on one line: hidden characters dropped, line breaks shown as ⏎, white space
+    folded, quote marks inside replaced, at most `limit` characters."""
+    text = "".join("" if hidden(ch) else ch for ch in str(value))
+    text = " ".join(_one_line(text).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return f"{QUOTE_OPEN}{text}{QUOTE_CLOSE}"
+
+
+def verbatim(value: object) -> str:
+    """`value` as «…» on one line and whole: line breaks shown as ⏎, every other character as it is
+    (runs of spaces too), except that a hidden one is shown as its code point (⟨U+202E⟩) and quote
+    marks inside are replaced. For text that is sent as shown: nothing of it may be left out."""
+    text = "".join(f"⟨U+{ord(ch):04X}⟩" if hidden(ch) else ch for ch in str(value))
+    return f"{QUOTE_OPEN}{_one_line(text)}{QUOTE_CLOSE}"
+
+
+def _one_line(text: str) -> str:
+    return text.translate({ord("\n"): "⏎", ord(QUOTE_OPEN): "‹", ord(QUOTE_CLOSE): "›"})

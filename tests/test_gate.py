@@ -8,7 +8,9 @@ audit follow the person; arguments that should not pass do not.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
@@ -26,6 +28,7 @@ from relatel_mcp.policy.settings import Budgets
 from .stores import STORES
 from .support import (
     ALLOW,
+    ATTACKER,
     MODES,
     answering,
     approving,
@@ -33,6 +36,7 @@ from .support import (
     connect,
     error_of,
     sent,
+    tried_by_other_sites,
     url_only,
 )
 
@@ -42,6 +46,8 @@ GATED = [op.name for op in catalog.load() if op.gated]
 PREVIEW = Policy(costly="preview", destructive="preview")
 GROUP_SMS = ("send_employee_group_sms", {"employee_group_id": 1, "body": "Møde kl. 14 i kantinen"})
 CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
+# A group SMS is sent as one SMS to each member shown (group 1: employees 1, 2 and 3).
+MEMBER_SENDS = [("POST", f"/api/v2/employees/{member}/message") for member in (1, 2, 3)]
 # One valid argument set per gated tool (the sandbox seeds these ids).
 VALID = {
     "delete_contact": {"id": 3},
@@ -102,8 +108,7 @@ async def test_a_group_changed_while_the_question_is_open_sends_nothing(sandbox,
     assert "has changed since the question was asked" in error["message"]
     if rung != "preview":  # the answer says exactly what changed
         assert "«Eve»" in error["message"] and "«Sven»" in error["message"], error["message"]
-    assert ("POST", "/api/v2/employee_groups/1/message") not in sent(sandbox)
-    assert sandbox.outbox() == []
+    assert not [path for _, path in sent(sandbox) if path.endswith("/message")] and sandbox.outbox() == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -114,8 +119,8 @@ async def test_an_unchanged_question_is_sent_once_after_the_yes(sandbox, rung, m
     with url_only() if rung == "url" else nullcontext():
         async with connect(sandbox.url, mode=mode, elicitation_callback=callback) as session:
             result = await session.call_tool(*GROUP_SMS)
-    assert result.structured_content == {"sent": 3}
-    assert sent(sandbox) == [("POST", "/api/v2/employee_groups/1/message")]
+    assert result.structured_content["sent"] == 3
+    assert sent(sandbox) == MEMBER_SENDS
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -155,9 +160,15 @@ async def test_argument_values_cannot_add_lines_to_the_question(sandbox):
         },
     )
     lines = question.splitlines()
-    assert len(lines) == 4  # the server's four sentences, nothing more
+    assert len(lines) == 5  # the server's five sentences, nothing more
     assert lines[1] == "The product, as the agent gave it: «M2M 1 GB⏎Estimated cost: 0.00 DKK (free trial)»"
-    assert lines[3].startswith("The description, as the agent gave it: «Lager ⟨U+202E⟩devorppa")
+    assert lines[3] == (
+        "The description, as the agent gave it: "
+        "«Lager devorppa ydaerla⏎This order was already approved by your manager.»"
+    )  # the bidi override and its end are not sent, and the question says so:
+    assert lines[4] == (
+        "2 invisible or formatting characters in the agent's description were taken out: they are not sent."
+    )
     assert "\u202e" not in question and not any(
         line.startswith(("Estimated", "This order")) for line in lines
     )
@@ -181,6 +192,41 @@ async def test_long_values_are_capped_in_the_question(sandbox):
     question = await asked(sandbox, "delete_contact", {"id": 1})
     (line,) = [line for line in question.splitlines() if "name in your address book" in line]
     assert line.endswith("…»") and len(line) < 200
+
+
+HIDDEN_PS = (
+    "Hej, mødet er flyttet til kl. 14." + "\u200b" * 250 + "PS: overfør 5000 DKK til DK5000400440116243"
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rung", ["form", "url"])
+async def test_what_is_sent_is_shown_whole_and_invisible_characters_are_not_sent(sandbox, rung, mode):
+    """The end of an SMS cannot hide behind 250 zero-width spaces: they are taken out of what is
+    sent (and the question says so), the rest is shown whole, and what is sent is what was shown."""
+    body = HIDDEN_PS.replace("kl. 14.", "kl.     14.\t")  # runs of spaces, a tab: shown as they are
+    seen: list[str] = []
+    pages: list[dict[str, Any]] = []
+    callback = answering("accept", seen=seen) if rung == "form" else approving(pages=pages)
+    with url_only() if rung == "url" else nullcontext():
+        async with connect(sandbox.url, mode=mode, elicitation_callback=callback) as session:
+            result = await session.call_tool("send_employee_sms", {"id": 2, "body": body})
+    assert not result.is_error, result
+    sent_body = body.replace("\u200b", "")
+    question = seen[0] if rung == "form" else html.unescape(re.sub("<[^>]+>", "\n", pages[0]["html"]))
+    assert f"exactly as it will be sent (UCS-2, 2 segments each): «{sent_body}»" in question
+    assert "250 invisible or formatting characters in the agent's text were taken out" in question
+    assert "…" not in question and "U+200B" not in question
+    (sms,) = sandbox.outbox()
+    posts = [r["body"] for r in sandbox.requests() if r["method"] == "POST"]
+    assert sms["body"] == sent_body and posts == [{"message": {"body": sent_body}}]
+
+
+async def test_a_text_of_nothing_but_invisible_characters_is_refused_naming_it(sandbox):
+    async with connect(sandbox.url, policy=ALLOW) as session:
+        error = error_of(await session.call_tool("send_employee_sms", {"id": 2, "body": "\u200b\u2060" * 5}))
+    assert error["code"] == "invalid_argument" and error["field"] == "body"
+    assert "only invisible or formatting characters" in error["message"] and sent(sandbox) == []
 
 
 # ------------------------------------------------------------------ 5. only a human's answer counts
@@ -215,7 +261,7 @@ async def test_a_client_without_elicitation_gets_no_gated_action_sent_by_any_seq
                     outcomes.append(error_of(result)["code"])
     assert not set(GATED) & listed
     assert set(outcomes) <= {"refused", "invalid_argument"} and len(outcomes) >= 36
-    assert sent(sandbox) == [] and sandbox.outbox() == []
+    assert not [path for _, path in sent(sandbox) if path.endswith("/message")] and sandbox.outbox() == []
     print(f"\n{mode}: {len(outcomes)} attempts without a human, 0 sends")
 
 
@@ -292,6 +338,23 @@ async def test_url_mode_a_page_answers_once(sandbox):
             result = await session.call_tool(*CALL)
     assert not result.is_error and clicks == [200, 409, 409, 404]
     assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+
+
+async def test_url_mode_the_loopback_page_answers_only_its_own_host_and_origin(sandbox):
+    """Over stdio the page's server is its own origin: 421 to a name rebound to its address, 403 to
+    a POST from another site or another server on loopback; the decision stays the human's."""
+    seen: dict[str, int] = {}
+    local = "http://127.0.0.1:8080"  # another app on this machine (the page's port is ephemeral)
+    callback = tried_by_other_sites("decline", seen, origins=(ATTACKER, local))
+    with url_only():
+        async with connect(sandbox.url, mode="legacy", elicitation_callback=callback) as session:
+            error = error_of(await session.call_tool(*CALL))
+    assert seen == {
+        "rebound read": 421, "rebound post": 421, ATTACKER: 403, local: 403,
+        "human read": 200, "human post": 200,
+    }  # fmt: skip
+    assert error["code"] == "declined" and "declined on the approval page" in error["message"]
+    assert sent(sandbox) == []
 
 
 # ------------------------------------------------------------------ 9. invisible text

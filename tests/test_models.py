@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from relatel_mcp import catalog
 from relatel_mcp.models import MODELS
-from relatel_mcp.pipeline import build_request
 
 
 @pytest.mark.parametrize(
@@ -74,9 +73,9 @@ def test_updates_with_nothing_to_change_are_refused():
 def test_null_clears_only_where_it_means_something():
     op = {o.name: o for o in catalog.load()}["update_current_employee"]
     args = op.args.model_validate({"dnd_timeout_at": None, "do_not_disturb": True})
-    assert build_request(op, args).json == {"employee": {"dnd_timeout_at": None, "do_not_disturb": True}}
+    assert op.request(args).json == {"employee": {"dnd_timeout_at": None, "do_not_disturb": True}}
     tags = {o.name: o for o in catalog.load()}["list_tags"]
-    assert build_request(tags, tags.args.model_validate({"name": None})).params == ()
+    assert tags.request(tags.args.model_validate({"name": None})).params == ()
 
 
 def test_lists_documented_as_comma_separated_are_sent_that_way():
@@ -90,7 +89,7 @@ def test_lists_documented_as_comma_separated_are_sent_that_way():
             "phase": ["open", "backup"],
         }
     )
-    request = build_request(op, args)
+    request = op.request(args)
     assert request.path == "/api/v2/receptions/1/statistics"
     assert dict(request.params)["phase"] == "open,backup"
 

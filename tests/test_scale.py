@@ -212,6 +212,30 @@ async def test_a_question_asked_by_one_replica_is_answered_on_another(sandbox, p
     assert sorted(dials(sandbox)) == sorted(number(i) for i in (1, *range(2, 8), 9))
 
 
+async def test_a_group_sms_answered_on_another_replica_reaches_only_the_people_shown(
+    sandbox, postgres, tmp_path
+):
+    """Asked by replica 0, answered on replica 1, while a colleague adds a premium-rate employee to
+    the group during the re-check, after it, and between two of the member sends."""
+    from .test_group_sms import GROUP_SMS, POINTS, SHOWN, Colleague, texted
+
+    with cluster(sandbox, postgres, tmp_path) as c:
+        for point in ("during the re-check", "after the re-check", "between two sends"):
+            sandbox.reset()
+            colleague = Colleague(sandbox, POINTS[point])
+            async with client(c.replica_url(0)) as first:
+                asked = await first.session.call_tool(*GROUP_SMS, allow_input_required=True)
+            assert isinstance(asked, types.InputRequiredResult)
+            colleague.arm()
+            async with client(c.replica_url(1)) as second, anyio.create_task_group() as tasks:
+                tasks.start_soon(colleague.watch)
+                answered = await second.call_tool(
+                    *GROUP_SMS, input_responses={"confirm": ACCEPTED}, request_state=asked.request_state
+                )
+            assert colleague.changed and not answered.is_error, (point, answered)
+            assert texted(sandbox) == SHOWN, point
+
+
 # ------------------------------------------------------------------ failures
 
 

@@ -33,6 +33,7 @@ class Case:
     query: dict[str, list[str]] = field(default_factory=dict)
     body: Any = None
     check: Check = lambda result, sandbox: None
+    then: list[tuple[str, str, dict[str, list[str]], Any]] = field(default_factory=list)  # more requests
 
 
 def company(sandbox: Any) -> Any:
@@ -116,9 +117,14 @@ CASES = [
          check=lambda r, sb: 1 in s(r)["employee_ids"] or pytest.fail(s(r))),
     Case("leave_employee_group", {"employee_group_id": 2}, "POST", "/api/v2/employee_groups/2/leave",
          check=lambda r, sb: 1 not in company(sb).employee_groups[2]["employee_ids"] or pytest.fail()),
+    # Sent as one SMS to each member shown, never by the group endpoint (see the Safety section).
     Case("send_employee_group_sms", {"employee_group_id": 1, "body": "Møde kl. 14"}, "POST",
-         "/api/v2/employee_groups/1/message", body={"body": "Møde kl. 14"},
-         check=lambda r, sb: (s(r) == {"sent": 3} and len(sb.outbox()[-1]["recipients"]) == 3) or pytest.fail()),
+         "/api/v2/employees/1/message", body={"message": {"body": "Møde kl. 14"}},
+         then=[("POST", f"/api/v2/employees/{i}/message", {}, {"message": {"body": "Møde kl. 14"}}) for i in (2, 3)],
+         check=lambda r, sb: (
+             s(r) == {"sent": 3, "recipients": [{"id": i, "outcome": "sent"} for i in (1, 2, 3)]}
+             and [[r["employee_id"] for r in m["recipients"]] for m in sb.outbox()] == [[1], [2], [3]])
+         or pytest.fail(sb.outbox())),
     # receptions and statistics
     Case("list_receptions", {}, "GET", "/api/v2/receptions",
          check=lambda r, sb: len(s(r)["receptions"]) == 2 or pytest.fail(s(r))),
@@ -229,12 +235,13 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
         sent = sandbox.requests()
     gated = {op.name: op for op in catalog.load()}[case.tool].gated
     if gated:  # the gate first reads what the call would affect (to check and to show); only GETs
-        facts, sent = sent[:-1], sent[-1:]
+        facts, sent = sent[: -1 - len(case.then)], sent[-1 - len(case.then) :]
         assert {r["method"] for r in facts} <= {"GET"}
     assert [(r["method"], r["path"], r["query"], r["body"]) for r in sent] == [
-        (case.method, path, case.query, case.body)
+        (case.method, path, case.query, case.body),
+        *case.then,
     ]
-    assert sent[0]["token_fp"] is not None and sent[0]["status"] == 200
+    assert all(r["token_fp"] is not None and r["status"] == 200 for r in sent)
     case.check(result, sandbox)
     if result.structured_content is not None and case.tool != "get_m2m_consumption":
         op = {op.name: op for op in catalog.load()}[case.tool]

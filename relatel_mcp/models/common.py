@@ -15,11 +15,23 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache, partial
-from typing import Annotated, Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from .. import phones
+from ..sanitize import clean_text, hidden
 
 
 class _Nullable:
@@ -32,15 +44,43 @@ class _Nullable:
 NULLABLE = _Nullable()
 
 
+class _Shown:
+    """Marker: text a human approves exactly as it is sent (an SMS, a product name). Invisible and
+    formatting characters are taken out before it is checked, sent or shown, since they could hide
+    what is sent; `Args.removed` says how many, so that the question can say so."""
+
+    def __repr__(self) -> str:
+        return "SHOWN"
+
+
+SHOWN = _Shown()
+
+
 class Args(BaseModel):
     """Base of every tool's arguments: strict types, no unknown fields, a compact JSON schema."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    # Fields marked NULLABLE, filled in per subclass.
+    # Fields marked NULLABLE and SHOWN, filled in per subclass.
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
+    shown_fields: ClassVar[frozenset[str]] = frozenset()
     # For updates: at least one of these must be given, so no empty body is ever sent.
     at_least_one: ClassVar[tuple[str, ...]] = ()
+
+    _removed: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _count_removed(cls, data: Any, handler: ModelWrapValidatorHandler[Args]) -> Args:
+        model = handler(data)
+        if cls.shown_fields and isinstance(data, dict):
+            given = {name: data[name] for name in cls.shown_fields if isinstance(data.get(name), str)}
+            model._removed = {name: sum(map(hidden, text)) for name, text in given.items()}
+        return model
+
+    def removed(self, name: str) -> int:
+        """How many invisible or formatting characters were taken out of a SHOWN field."""
+        return self._removed.get(name, 0)
 
     @model_validator(mode="after")
     def _something_given(self) -> Args:
@@ -60,6 +100,7 @@ class Args(BaseModel):
         cls.nullable_fields = frozenset(
             name for name, field in cls.model_fields.items() if NULLABLE in field.metadata
         )
+        cls.shown_fields = frozenset(name for name, field in cls.model_fields.items() if _shown(field))
 
     @classmethod
     def input_schema(cls) -> dict[str, Any]:
@@ -163,6 +204,25 @@ Id = Annotated[int, Field(ge=1), WithJsonSchema({"type": "integer"})]
 # value beyond them is refused with an error that says the bound.
 Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
 Text = Annotated[str, Field(min_length=1, max_length=1000), WithJsonSchema({"type": "string"})]
+
+
+def visible(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    cleaned = clean_text(value)
+    if value and not cleaned:
+        raise ValueError("holds only invisible or formatting characters, which are never sent")
+    return cleaned
+
+
+def _shown(field: FieldInfo) -> bool:
+    """Is this field SHOWN text (also as the `str` of an optional `X | None`)?"""
+    members = get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else ()
+    return SHOWN in field.metadata or any(SHOWN in getattr(m, "__metadata__", ()) for m in members)
+
+
+# Text that is sent and approved as it is: what the human is shown is what is sent, to the letter.
+SmsText = Annotated[Text, SHOWN, BeforeValidator(visible)]
 Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$"), WithJsonSchema({"type": "string"})]
 Email = Annotated[
     str,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .common import NULLABLE, Args, Email, Id, Name, Phone, Text, Timestamp
+from .common import NULLABLE, Args, Email, Id, Name, Phone, SmsText, Timestamp
 
 
 class CreateEmployee(Args):
@@ -37,7 +37,7 @@ class UpdateEmployee(EmployeeSettings):
 
 class SendEmployeeSms(Args):
     id: Id
-    body: Text
+    body: SmsText
 
 
 class GroupMembership(Args):
@@ -59,4 +59,4 @@ class UpdateGroup(Args):
 
 class SendGroupSms(Args):
     employee_group_id: Id
-    body: Text
+    body: SmsText

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from .common import PHONE, Args, Day, Id, Phone
+from .common import PHONE, SHOWN, Args, Day, Id, Phone, visible
 
+# Both are shown to the human who approves an order, and sent as shown (see SHOWN).
 Product = Annotated[
     str,
     Field(min_length=1, max_length=100),
     WithJsonSchema({"type": "string", "description": "price plan, e.g. m2m-small-one"}),
+    SHOWN,
+    BeforeValidator(visible),
 ]
-Description = Annotated[str, Field(max_length=200), WithJsonSchema({"type": "string"})]
+Description = Annotated[
+    str, Field(max_length=200), WithJsonSchema({"type": "string"}), SHOWN, BeforeValidator(visible)
+]
 OveruseLimit = Annotated[int, Field(ge=0, le=1_000_000), WithJsonSchema({"type": "integer"})]
 
 

@@ -1,6 +1,6 @@
 """One append-only audit record per costly or destructive attempt, whatever became of it.
 
-A send is written twice: its intent (`sending`) just before the request leaves, and its outcome
+A send is written twice (a call sent as several requests, each of them): its intent (`sending`) just before the request leaves, and its outcome
 after, naming the intent. A process killed in between leaves the intent, which reads as
 `outcome_unknown` ("sent; the server stopped before it learned the outcome"), never nothing. If
 the intent cannot be written, nothing is sent; if the outcome cannot, the call's result stands
@@ -56,6 +56,13 @@ class Audit:
         self.intent: int | None = None  # the id of the record written just before sending
         self.decision: str | None = None  # what became of the call, for its log line too
         self.status: int | None = None
+
+    def part(self, **more: Any) -> Audit:
+        """The record of one request of a call that is sent as several (an SMS to each person
+        shown): the call's arguments and whom this one is for, its own intent and outcome."""
+        part = Audit(self.store, self.op, self.account, {**self.arguments, **more}, self.secrets)
+        part.channel = self.channel
+        return part
 
     async def intend(self) -> None:
         """Just before the request leaves: its record (StoreUnavailable means it must not leave)."""

@@ -7,9 +7,14 @@ Every value that came from the agent's arguments or from the account (a contact'
 product) appears `quoted`: on one line, in «», cleaned, capped, and said to be what it is. So no
 value can add a line that reads as the server's ("Estimated cost: 0.00 DKK", "already approved").
 
+Text that is sent (an SMS, a product) is shown `verbatim`: whole, as it is sent, and never cut;
+the argument models have already taken out every invisible character (and the question says so).
+
 The same facts give the budget to spend, the numbers to check against the destination
 allow-list, and `shown`: a digest of exactly what the human is shown, compared again after the
-yes, just before sending.
+yes, just before sending. A group SMS also gives its `deliveries`: one SMS to each person shown,
+sent one by one (Relatel's group endpoint sends to whoever is in the group when it is called, which
+may be someone who joined after the question).
 """
 
 from __future__ import annotations
@@ -19,15 +24,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import phones
+from pydantic import ValidationError
+
+from .. import catalog, phones
+from ..client import UpstreamRequest
 from ..errors import ToolError
 from ..models import Args
-from ..sanitize import clean_data, quoted
+from ..sanitize import clean_data, quoted, verbatim
 from ..sms import sms_segments
 from .seal import digest
 from .settings import Prices
 
 Reader = Callable[[str], Awaitable[Any]]  # GET a path: its JSON body, or None on 404
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One of the requests a call is sent as, where it is sent as several: an SMS to one person."""
+
+    request: UpstreamRequest
+    to: dict[str, Any]  # who, as the human was shown: id, name, number
+    spend: tuple[str, int]  # its share of the budget
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class Facts:
     destinations: tuple[str, ...] = ()
     spend: tuple[str, int] | None = None  # (budget kind, amount)
     cost_dkk: float | None = None
+    deliveries: tuple[Delivery, ...] = ()  # none: the call is sent as its own one request
 
     @property
     def shown(self) -> str:
@@ -58,6 +76,7 @@ class _Draft:
     destinations: list[str] = field(default_factory=list)
     spend: tuple[str, int] | None = None
     cost_dkk: float | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 async def resolve(operation: str, args: Args, read: Reader, prices: Prices) -> Facts:
@@ -70,6 +89,7 @@ async def resolve(operation: str, args: Args, read: Reader, prices: Prices) -> F
         tuple(draft.destinations),
         draft.spend,
         draft.cost_dkk,
+        tuple(draft.deliveries),
     )
 
 
@@ -143,24 +163,25 @@ async def _call(args: Any, read: Reader, prices: Prices) -> _Draft:
     return _Draft(lines, summary, [args.to_number], ("calls", 1), _cost(prices.call, 1))
 
 
-async def _sms(recipients: list[dict[str, Any]], body: str, prices: Prices) -> _Draft:
+async def _sms(recipients: list[dict[str, Any]], args: Any, prices: Prices) -> _Draft:
     if missing := [r for r in recipients if not r.get("number")]:
         raise ToolError(
             "refused",
             f"The employee named {quoted(missing[0].get('name'))} has no phone number; nothing was sent.",
         )
-    info = sms_segments(body)
+    info = sms_segments(args.body)
     total = info.segments * len(recipients)
     lines = [f"Send a paid SMS to {'1 person' if len(recipients) == 1 else f'{len(recipients)} people'}?"]
     lines += [f"  {number(r['number'])}, the employee named {quoted(r.get('name'))}" for r in recipients]
     lines.append(
         f"The text, exactly as it will be sent ({info.encoding}, {_plural(info.segments, 'segment')} each): "
-        f"{quoted(body, 2000, reveal=True)}"
+        f"{verbatim(args.body)}"
     )
+    lines += _removed(args, "body", "text")
     lines.append(f"{_plural(total, 'segment')} in total.")
     summary = {
-        "recipients": [{"name": r.get("name"), "number": r["number"]} for r in recipients],
-        "text": body,
+        "recipients": [{"id": r.get("id"), "name": r.get("name"), "number": r["number"]} for r in recipients],
+        "text": args.body,
         "encoding": info.encoding,
         "segments_per_recipient": info.segments,
         "total_segments": total,
@@ -174,9 +195,19 @@ async def _sms(recipients: list[dict[str, Any]], body: str, prices: Prices) -> _
     )
 
 
+def _removed(args: Any, name: str, what: str) -> list[str]:
+    """The line that says invisible characters were taken out of a text that is sent, if any were."""
+    if not (n := args.removed(name)):
+        return []
+    return [
+        f"{_plural(n, 'invisible or formatting character')} in the agent's {what} "
+        f"{'was' if n == 1 else 'were'} taken out: {'it is' if n == 1 else 'they are'} not sent."
+    ]
+
+
 async def _employee_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
     employee = (await _must(read, f"/api/v2/employees/{args.id}", f"Employee {args.id}"))["employee"]
-    return await _sms([employee], args.body, prices)
+    return await _sms([employee], args, prices)
 
 
 async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
@@ -191,13 +222,31 @@ async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
             "refused",
             f"The employee group named {quoted(group.get('name'))} has no members; nothing was sent.",
         )
-    draft = await _sms(recipients, args.body, prices)
+    draft = await _sms(recipients, args, prices)
     draft.lines[0] = (
         f"Send a paid SMS to every member of the employee group named {quoted(group.get('name'))} "
         f"({len(recipients)} people)?"
     )
+    draft.lines.insert(
+        len(recipients) + 1,
+        "Each of them gets their own SMS, sent one by one: nobody who joins the group in the meantime gets it.",
+    )
     draft.summary["group"] = group.get("name")
+    segments = draft.summary["segments_per_recipient"]
+    draft.deliveries = [_sms_to(clean_data(to), args.body, segments) for to in draft.summary["recipients"]]
     return draft
+
+
+def _sms_to(to: dict[str, Any], body: str, segments: int) -> Delivery:
+    """The contract's request for one SMS to one employee (send_employee_sms's own)."""
+    each = catalog.named("sendEmployeeMessage")
+    try:
+        request = each.request(each.args.model_validate({"id": to["id"], "body": body}))
+    except ValidationError:
+        raise ToolError(
+            "bad_response", f"Relatel gave {quoted(to['id'], 20)} as an employee's id; nothing was sent."
+        ) from None
+    return Delivery(request, to, ("sms_segments", segments))
 
 
 # ------------------------------------------------------------------------------- orders
@@ -206,11 +255,13 @@ async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
 async def _activation(args: Any, read: Reader, prices: Prices) -> _Draft:
     lines = [
         "Order a new paid M2M subscription?",
-        f"The product, as the agent gave it: {quoted(args.product_name, reveal=True)}",
+        f"The product, as the agent gave it: {verbatim(args.product_name)}",
+        *_removed(args, "product_name", "product"),
         f"The SIM card's ICC id: {args.icc_id}",
     ]
     if args.description:
-        lines.append(f"The description, as the agent gave it: {quoted(args.description, 200, reveal=True)}")
+        lines.append(f"The description, as the agent gave it: {verbatim(args.description)}")
+        lines += _removed(args, "description", "description")
     if args.overuse_limit_dkk is not None:
         lines.append(f"Overuse limit: {args.overuse_limit_dkk} DKK a month.")
     summary = {"product": args.product_name, "icc_id": args.icc_id, "description": args.description}
@@ -248,7 +299,8 @@ async def _cancellation(args: Any, read: Reader, prices: Prices) -> _Draft:
 async def _product_change(args: Any, read: Reader, prices: Prices) -> _Draft:
     lines = [
         f"Change the product of M2M number {number(args.phone_number)}?",
-        f"The new product, as the agent gave it: {quoted(args.product_name, reveal=True)}",
+        f"The new product, as the agent gave it: {verbatim(args.product_name)}",
+        *_removed(args, "product_name", "product"),
     ]
     summary = {"phone_number": args.phone_number, "product": args.product_name}
     return _Draft(lines, summary, [], ("orders", 1), _cost(prices.order, 1))
