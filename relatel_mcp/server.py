@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -149,6 +150,7 @@ def build_server(
     operations = {op.name: op for op, _ in tools}
     needs = requirements(operations.values())
     pipeline = pipeline_for(settings, services)
+    server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
 
     async def lacking(ctx: ServerRequestContext) -> Lacking:
         """What this request's account lacks (each tenant its own), unless every tool is listed."""
@@ -178,7 +180,7 @@ def build_server(
         op = operations.get(params.name)
         if op is None:
             raise MCPError(code=types.INVALID_PARAMS, message=unknown_tool(params.name, operations))
-        channel = channel_of(ctx, params, pages_of(ctx))
+        channel = channel_of(ctx, params, pages_of(ctx), session_of(ctx, server_session))
         try:
             tenant = await tenant_of(ctx)
         except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in
@@ -260,10 +262,22 @@ def _reach(ctx: ServerRequestContext, pages: PageHost | None) -> tuple[bool, boo
     return live and form, live and elicitation.url is not None and pages is not None
 
 
+def session_of(ctx: ServerRequestContext, server_session: str) -> str:
+    """A name for the MCP session this request belongs to, where one lasts: over stdio the server
+    serves one client (`server_session`); over HTTP the Mcp-Session-Id of streamable HTTP or the
+    SSE session (each checked by the SDK to exist and be this credential's). A sessionless HTTP
+    request (2026-07-28, or --stateless) has none: a preview token is then bound to its
+    credential alone."""
+    request = ctx.request
+    if request is None:
+        return server_session
+    return request.headers.get("mcp-session-id") or request.query_params.get("session_id") or ""
+
+
 def channel_of(
-    ctx: ServerRequestContext, params: types.CallToolRequestParams, pages: PageHost | None
+    ctx: ServerRequestContext, params: types.CallToolRequestParams, pages: PageHost | None, session: str
 ) -> Channel:
-    """How this request can reach a human."""
+    """How this request can reach a human, and the session it came in (see `session_of`)."""
     form, url = _reach(ctx, pages)
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         return Channel(
@@ -273,20 +287,29 @@ def channel_of(
             pages=pages,
             input_responses=params.input_responses,
             request_state=params.request_state,
+            session=session,
         )
-    session = ctx.session
+    peer = ctx.session
 
     async def elicit(message: str, schema: dict) -> types.ElicitResult:
-        return await session.elicit_form(message, schema, related_request_id=ctx.request_id)
+        return await peer.elicit_form(message, schema, related_request_id=ctx.request_id)
 
     async def elicit_url(message: str, url: str, elicitation_id: str) -> types.ElicitResult:
-        return await session.elicit_url(message, url, elicitation_id, related_request_id=ctx.request_id)
+        return await peer.elicit_url(message, url, elicitation_id, related_request_id=ctx.request_id)
 
     async def completed(elicitation_id: str) -> None:
         with contextlib.suppress(Exception):  # a courtesy to the client; the answer is already in
-            await session.send_elicit_complete(elicitation_id, related_request_id=ctx.request_id)
+            await peer.send_elicit_complete(elicitation_id, related_request_id=ctx.request_id)
 
-    return Channel(form=form, url=url, elicit=elicit, elicit_url=elicit_url, completed=completed, pages=pages)
+    return Channel(
+        form=form,
+        url=url,
+        elicit=elicit,
+        elicit_url=elicit_url,
+        completed=completed,
+        pages=pages,
+        session=session,
+    )
 
 
 def unknown_tool(name: str, operations: dict[str, Operation]) -> str:

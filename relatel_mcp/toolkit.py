@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one a model produced
-NO_HUMAN = Channel()
-ASK = Channel(modern=True, form=True)  # the question comes back sealed; the answer in round two
 MAX_WAITING = 1000  # questions kept for a later answer (agent runs interrupted for approval)
 
 
@@ -86,6 +85,11 @@ class Toolkit:
         self._open: tuple[asyncio.AbstractEventLoop, Pipeline] | None = None
         self._stack = contextlib.AsyncExitStack()
         self._waiting: OrderedDict[str, Pending | dict[str, Any]] = OrderedDict()
+        # A preview token this Toolkit gives works only here. A question: its sealed state comes
+        # back, and the answer goes with it in round two.
+        session = secrets.token_urlsafe(16)
+        self._no_human = Channel(session=session)
+        self._ask_channel = Channel(modern=True, form=True, session=session)
 
     @classmethod
     def from_env(
@@ -139,7 +143,7 @@ class Toolkit:
         except ToolError as error:
             return self._error(error)
         if self.approve is None:
-            return self._data(await self._run(op, given, NO_HUMAN))
+            return self._data(await self._run(op, given, self._no_human))
         started = await self._start(op, given)
         if not isinstance(started, Pending):
             return started
@@ -164,7 +168,7 @@ class Toolkit:
 
     async def _start(self, op: Operation, given: dict[str, Any]) -> dict[str, Any] | Pending:
         """Round one: the result, or, where a human's yes is needed, the question (nothing sent)."""
-        result = await self._run(op, given, ASK)
+        result = await self._run(op, given, self._ask_channel)
         if not isinstance(result, types.InputRequiredResult):
             return self._data(result)
         question = result.input_requests[CONFIRM_KEY].params.message
@@ -176,8 +180,8 @@ class Toolkit:
         answer = types.ElicitResult(
             action="accept" if approved else "decline", content={CONFIRM_KEY: True} if approved else None
         )
-        channel = Channel(
-            modern=True, form=True, request_state=pending.state, input_responses={CONFIRM_KEY: answer}
+        channel = replace(
+            self._ask_channel, request_state=pending.state, input_responses={CONFIRM_KEY: answer}
         )
         return self._data(await self._run(pending.op, pending.arguments, channel))
 

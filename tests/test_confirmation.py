@@ -25,7 +25,19 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 
 from .stores import STORES
-from .support import ALLOW, EXE, MODES, answering, audit_log, connect, env, error_of, sent
+from .support import (
+    ALLOW,
+    EXE,
+    MODES,
+    answering,
+    approving,
+    audit_log,
+    connect,
+    env,
+    error_of,
+    sent,
+    url_only,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +75,7 @@ async def test_group_sms_question_names_every_member_and_the_segments(sandbox, m
         sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
     ) as session:
         result = await session.call_tool(*GROUP_SMS)
-    assert result.structured_content == {"sent": 3}
+    assert result.structured_content["sent"] == 3
     question = questions[0]
     for member in (
         "+45 20 11 22 33, the employee named «Mette Hansen»",
@@ -73,7 +85,8 @@ async def test_group_sms_question_names_every_member_and_the_segments(sandbox, m
         assert member in question
     assert "GSM-7, 1 segment each" in question and "3 segments in total" in question
     assert "exactly as it will be sent (GSM-7, 1 segment each): «Møde kl. 14 i kantinen»" in question
-    assert sent(sandbox) == [("POST", "/api/v2/employee_groups/1/message")]
+    assert "Each of them gets their own SMS, sent one by one" in question
+    assert sent(sandbox) == [("POST", f"/api/v2/employees/{member}/message") for member in (1, 2, 3)]
 
 
 async def test_the_question_shows_the_estimated_cost_when_prices_are_set(sandbox):
@@ -224,14 +237,13 @@ async def test_under_confirm_a_confirmation_token_is_no_argument(sandbox):
 
 
 def _forge(token: str) -> str:
-    """The same token with a payload made to live a day longer, under the original MAC."""
+    """The same token with one bit of its sealed payload flipped (a payload made to live longer,
+    say: it cannot be read, so it can only be changed blindly)."""
     import base64
 
-    body, mac = token.split(".")
-    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    payload["expires"] += 86_400
-    forged = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{forged.decode().rstrip('=')}.{mac}"
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[len(raw) // 2] ^= 1
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 
 
 @pytest.mark.parametrize(
@@ -243,27 +255,31 @@ def _forge(token: str) -> str:
         ("other tenant", "another account"),
         ("expired", "expired"),
         ("facts changed", "has changed since"),
+        ("other session", "issued in another session"),
     ],
 )
 async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tmp_path, case, reason):
     policy = replace(PREVIEW, token_ttl_seconds=1) if case == "expired" else PREVIEW
     tool, args = GROUP_SMS if case == "facts changed" else CALL
+    tenant = {"token": "sandbox-employee"} if case == "other tenant" else {}  # another employee
     async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
         token = await preview(session, tool, args)
-    if case == "forged":
-        token = _forge(token)
-    if case == "other arguments":
-        args = {**args, "to_number": "+45 30 11 22 44"}
-    if case == "other tool":
-        tool, args = "send_employee_sms", {"id": 2, "body": "hej"}
-    if case == "expired":
-        await anyio.sleep(2.1)
-    if case == "facts changed":  # someone joins the group after the human saw its members
-        with sandbox.client() as api:
-            api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
-    tenant = {"token": "sandbox-employee"} if case == "other tenant" else {}  # another employee
-    async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **tenant) as session:
-        error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
+        if case == "forged":
+            token = _forge(token)
+        if case == "other arguments":
+            args = {**args, "to_number": "+45 30 11 22 44"}
+        if case == "other tool":
+            tool, args = "send_employee_sms", {"id": 2, "body": "hej"}
+        if case == "expired":
+            await anyio.sleep(2.1)
+        if case == "facts changed":  # someone joins the group after the human saw its members
+            with sandbox.client() as api:
+                api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
+        if case not in ("other tenant", "other session"):
+            error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
+    if case in ("other tenant", "other session"):  # another MCP session, on the same server state
+        async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **tenant) as session:
+            error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
     assert error["code"] == "refused" and reason in error["message"], error["message"]
     assert (
         sent(sandbox) == [("PUT", "/api/v2/employee_groups/1")]
@@ -483,3 +499,71 @@ async def test_a_request_state_confirms_one_call_only(sandbox):
     assert isinstance(first, types.InputRequiredResult) and not done.is_error
     assert replay["code"] == "refused" and "already used" in replay["message"]
     assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+
+
+# ------------------------------------------------------------------ what a client sees of a question
+
+
+async def test_a_request_state_is_sealed_and_never_names_its_approval_page(sandbox):
+    """2026-07-28 URL mode: the client (and a model it shows the state to) cannot read the state,
+    so cannot find the page that approves the call; only the human's browser gets the URL."""
+    import base64
+
+    with url_only():
+        async with connect(sandbox.url, mode="auto", elicitation_callback=approving(None)) as session:
+            asked = await session.session.call_tool(*CALL, allow_input_required=True)
+    assert isinstance(asked, types.InputRequiredResult)
+    page_id = asked.input_requests["confirm"].params.url.rsplit("/", 1)[1]
+    state = asked.request_state or ""
+    raw = base64.urlsafe_b64decode(state + "=" * (-len(state) % 4))
+    assert page_id not in state and page_id.encode() not in raw
+    assert b"question" not in raw and b"Peter" not in raw and b"dial" not in raw  # nothing readable
+    assert sent(sandbox) == []
+
+
+async def test_a_url_elicitation_id_is_not_the_approval_pages_id(sandbox):
+    seen: list[types.ElicitRequestURLParams] = []
+    decide = approving("decline")
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        seen.append(params)
+        return await decide(context, params)
+
+    with url_only():
+        async with connect(sandbox.url, mode="legacy", elicitation_callback=callback) as session:
+            error = error_of(await session.call_tool(*CALL))
+    (params,) = seen
+    assert error["code"] == "declined"
+    assert params.elicitation_id and params.elicitation_id not in params.url
+
+
+async def test_a_preview_token_from_a_client_that_could_not_ask_is_not_a_yes_where_one_can(sandbox, tmp_path):
+    """Minted for a client without elicitation (the agent confirms), handed in by one that has it:
+    the human is asked, and their no sends nothing."""
+    async with connect(sandbox.url, policy=PREVIEW, state_dir=tmp_path) as without:
+        token = await preview(without, *CALL)
+    seen: list[str] = []
+    callback = answering("decline", seen=seen)
+    async with connect(
+        sandbox.url, policy=PREVIEW, state_dir=tmp_path, elicitation_callback=callback
+    ) as able:
+        error = error_of(await able.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
+    assert error["code"] == "declined" and len(seen) == 1 and sent(sandbox) == []
+
+
+async def test_a_request_state_works_only_with_the_credential_it_was_given_to(sandbox, tmp_path):
+    """Two clients of one account (two tokens of the same employee): one's question is not the
+    other's to answer."""
+    accepted = types.ElicitResult(action="accept", content={"confirm": True})
+    options = {"mode": "auto", "state_dir": tmp_path, "elicitation_callback": answering("accept")}
+    async with connect(sandbox.url, token="sandbox-tenant-alice", **options) as alice:
+        asked = await alice.session.call_tool(*CALL, allow_input_required=True)
+    async with connect(sandbox.url, token="sandbox-tenant-mallory", **options) as mallory:
+        error = error_of(
+            await mallory.call_tool(
+                *CALL, input_responses={"confirm": accepted}, request_state=asked.request_state
+            )
+        )
+    assert error["code"] == "refused" and "another client of this account" in error["message"]
+    assert sent(sandbox) == []

@@ -278,7 +278,8 @@ async def test_elicitation_over_legacy_sse(sandbox, api_key_server):
     assert [r for r in sandbox.requests() if r["method"] != "GET"] == []
 
 
-async def test_preview_tokens_are_tied_to_the_account_in_passthrough(sandbox, tmp_path):
+async def test_preview_tokens_are_tied_to_the_account_and_credential_in_passthrough(sandbox, tmp_path):
+    """2026-07-28 requests are sessionless: a token works for the credential it was given to."""
     settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, policy=Policy(costly="preview"))
     with serve_http(settings, HttpOptions(auth="passthrough")) as url:
         args = {"to_number": "+45 28 11 44 77"}
@@ -286,13 +287,36 @@ async def test_preview_tokens_are_tied_to_the_account_in_passthrough(sandbox, tm
             result = await session.call_tool("initiate_call", args)
             token = result.structured_content["confirmation"]["token"]
         async with Client(http_transport(url, "sandbox-employee")) as session:  # Jonas
-            error = error_of(await session.call_tool("initiate_call", {**args, "confirmation_token": token}))
+            jonas = error_of(await session.call_tool("initiate_call", {**args, "confirmation_token": token}))
         async with Client(http_transport(url, "sandbox-tenant-mette-2")) as session:  # Mette's other token
+            other = error_of(await session.call_tool("initiate_call", {**args, "confirmation_token": token}))
+        async with Client(http_transport(url, "sandbox-admin")) as session:
             done = await session.call_tool("initiate_call", {**args, "confirmation_token": token})
-    assert error["code"] == "refused" and "another account" in error["message"]
+    assert jonas["code"] == "refused" and "another account" in jonas["message"]
+    assert other["code"] == "refused" and "another client of this account" in other["message"]
     assert not done.is_error
     dials = [r for r in sandbox.requests() if r["method"] == "POST"]
-    assert [r["token_fp"] for r in dials] == [fingerprint("sandbox-tenant-mette-2")]
+    assert [r["token_fp"] for r in dials] == [fingerprint("sandbox-admin")]
+
+
+@pytest.mark.parametrize("transport", ["streamable HTTP", "SSE"])
+async def test_a_preview_token_works_only_in_the_mcp_session_that_was_given_it(sandbox, tmp_path, transport):
+    """2025-11-25 sessions over real sockets: the same credential in another session is refused."""
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, policy=Policy(costly="preview"))
+    connect_to = http_transport if transport == "streamable HTTP" else sse_transport
+    args = {"to_number": "+45 28 11 44 77"}
+    with serve_http(settings, HttpOptions(auth="passthrough")) as url:
+        async with Client(connect_to(url, "sandbox-admin"), mode="legacy") as given:
+            result = await given.call_tool("initiate_call", args)
+            token = result.structured_content["confirmation"]["token"]
+            async with Client(connect_to(url, "sandbox-admin"), mode="legacy") as another:
+                elsewhere = error_of(
+                    await another.call_tool("initiate_call", {**args, "confirmation_token": token})
+                )
+            here = await given.call_tool("initiate_call", {**args, "confirmation_token": token})
+    assert elsewhere["code"] == "refused" and "another session" in elsewhere["message"]
+    assert not here.is_error
+    assert [r["path"] for r in sandbox.requests() if r["method"] == "POST"] == ["/api/v2/switch/dial"]
 
 
 async def test_stateless_mode(sandbox, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -212,12 +213,37 @@ async def test_what_a_model_can_send_instead_sends_nothing_and_asks_no_one(sandb
         assert "Did you mean initiate_call" in result["error"]["message"]
 
 
-async def test_a_forged_preview_token_is_refused_even_where_preview_is_allowed(sandbox):
-    human = Human(True)
-    toolkit = toolkit_for(sandbox.url, human, policy=Policy(costly="preview"))
-    result = await toolkit.call(CALL[0], {**CALL[1], "confirmation_token": "forged.token"})
-    assert result["error"]["code"] == "refused" and "not valid" in result["error"]["message"]
-    assert human.asked == [] and sent(sandbox) == []
+@pytest.mark.parametrize("token", ["minted by a Toolkit without approve", "forged"])
+async def test_a_preview_token_never_stands_in_for_a_human_who_can_be_asked(sandbox, tmp_path, token):
+    """A token given where nobody could be asked (agent confirmation), handed to a Toolkit that
+    has `approve`: the human is asked all the same, and their no sends nothing."""
+    policy = Policy(costly="preview")
+    agent_confirms = toolkit_for(sandbox.url, policy=policy, state_dir=tmp_path)
+    minted = error_of_data(await agent_confirms.call(*CALL))["confirmation"]["token"]
+    human = Human(False)
+    given = minted if token.startswith("minted") else "forged.token"
+    result = await toolkit_for(sandbox.url, human, policy=policy, state_dir=tmp_path).call(
+        CALL[0], {**CALL[1], "confirmation_token": given}
+    )
+    assert result["error"]["code"] == "declined", result
+    assert len(human.asked) == 1 and sent(sandbox) == []
+
+
+async def test_a_preview_token_works_only_in_the_toolkit_that_gave_it(sandbox, tmp_path):
+    policy = Policy(costly="preview")  # two Toolkits of one app: the same state, secret and token
+    giver = toolkit_for(sandbox.url, policy=policy, state_dir=tmp_path)
+    other = toolkit_for(sandbox.url, policy=policy, state_dir=tmp_path)
+    token = error_of_data(await giver.call(*CALL))["confirmation"]["token"]
+    elsewhere = await other.call(CALL[0], {**CALL[1], "confirmation_token": token})
+    assert elsewhere["error"]["code"] == "refused" and "another session" in elsewhere["error"]["message"]
+    assert sent(sandbox) == []
+    here = await giver.call(CALL[0], {**CALL[1], "confirmation_token": token})
+    assert not here.get("is_error") and sent(sandbox) == [DIAL]
+
+
+def error_of_data(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["is_error"] is True and result["error"]["code"] == "confirmation_required", result
+    return result
 
 
 async def test_the_kill_switch_stops_the_call_before_anyone_is_asked(sandbox, monkeypatch):

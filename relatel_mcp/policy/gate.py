@@ -9,18 +9,25 @@ behind the token, and then a yes through the best channel the client has:
    a chat app's Toolkit goes through too: its `approve`, or an Agents SDK approval, is the human);
 2. a human's answer on an approval page (URL-mode elicitation), where the client can open a URL
    but not show a form;
-3. only in `preview` mode, the agent's own yes: the first call returns the question and a sealed
-   single-use token, the second call carries it (this stops accidents, not a hijacked agent);
+3. only in `preview` mode, and only where no human can be asked, the agent's own yes: the first
+   call returns the question and a sealed single-use token, the second call carries it, in the
+   same session (this stops accidents, not a hijacked agent); a client that can ask its user is
+   asked, whatever token it brings;
 4. otherwise a refusal that says how an operator can enable a channel.
+
+Request states and preview tokens are sealed (encrypted and authenticated, see seal.py) to the
+tool, the exact arguments, the account, the credential they were given to and the facts shown;
+a URL question's elicitation id is not its page's id, so nothing a client holds opens the page.
 
 After every yes the facts are resolved again just before sending, and the call goes out only if
 they equal what was confirmed (a group that gained a premium-rate member while the question was
 open sends nothing). Each round resolves the facts once: where the yes arrived before the round
 (a preview token, a 2026-07-28 retry), that resolution is the re-check; where it arrived during
 the round (a 2025-11-25 question, an approval page decided while waiting), they are resolved once
-more. A decline, a cancel, no answer in time, a broken channel, or a token that is forged,
-expired, replayed, or for another tool, other arguments, another account or changed facts:
-nothing is sent.
+more. A group SMS is then sent to each person shown, one by one (facts.py): whoever joins the group
+after the question is not among them. A decline, a cancel, no answer in time, a broken channel, or
+a token that is forged, expired, replayed, or for another tool, other arguments, another account,
+client or session, or changed facts: nothing is sent.
 """
 
 from __future__ import annotations
@@ -77,10 +84,21 @@ class Channel:
     pages: PageHost | None = None
     input_responses: dict[str, Any] | None = None
     request_state: str | None = None
+    session: str = ""  # the MCP session or Toolkit the call came from: a preview token works only there
 
     @property
     def human(self) -> bool:
         return self.form or self.url
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """Whom a sealed request state or preview token is for: the account, the credential it came
+    with, and (a preview token only) the session it was given in."""
+
+    account: str
+    holder: str
+    session: str
 
 
 @dataclass
@@ -99,8 +117,18 @@ class Gate:
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
     async def authorize(
-        self, op: Operation, args: Args, account: str, channel: Channel, token: str | None, read: Reader
+        self,
+        op: Operation,
+        args: Args,
+        account: str,
+        channel: Channel,
+        token: str | None,
+        read: Reader,
+        *,
+        holder: str,
     ) -> Approval | types.InputRequiredResult:
+        """`account` is whose account the call acts on; `holder`, whose credential it came with (a
+        request state or preview token is honoured only for the same)."""
         mode = self._mode(op)
         if mode is None:
             return Approval("none")
@@ -108,17 +136,18 @@ class Gate:
         if self.policy.dry_run or mode == "allow":
             await self._check(account, facts)
             return Approval("dry_run" if self.policy.dry_run else "policy_allow", facts)
-        if token is not None:  # only ever given in preview mode (see Pipeline)
-            await self._redeem("preview", token, op, args, account, facts)  # a change is reported as such
+        bound = _Binding(account, holder, channel.session)
+        if token is not None and not channel.human:  # preview mode only (see Pipeline); a human first
+            await self._redeem("preview", token, op, args, bound, facts)  # a change is reported as such
             await self._check(account, facts)
             return Approval("preview_token", facts)
         if channel.human and channel.modern and (channel.request_state or channel.input_responses):
-            return await self._answered(op, args, account, channel, facts, read)
+            return await self._answered(op, args, bound, channel, facts, read)
         await self._check(account, facts)  # refuse what no yes could allow, before asking anyone
         if channel.human:
-            return await self._ask(op, args, account, channel, facts, read)
+            return await self._ask(op, args, bound, channel, facts, read)
         if mode == "preview":
-            raise self._preview(op, args, account, facts)
+            raise self._preview(op, args, bound, facts)
         raise _refused(
             f"{op.name} needs a human's yes and this client cannot ask its user (it declares no "
             "elicitation it can use now).",
@@ -202,10 +231,10 @@ class Gate:
     # ------------------------------------------------------------------ asking a human
 
     async def _ask(
-        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts, read: Reader
+        self, op: Operation, args: Args, bound: _Binding, channel: Channel, facts: Facts, read: Reader
     ) -> Approval | types.InputRequiredResult:
         if channel.modern:
-            return await self._question(op, args, account, channel, facts)
+            return await self._question(op, args, bound, channel, facts)
         if channel.form:
             assert channel.elicit is not None
             self._accepted(await self._answer(channel.elicit(facts.question, CONFIRM_SCHEMA)), form=True)
@@ -216,28 +245,28 @@ class Gate:
         return Approval(via, await self._recheck(op, args, facts, read))
 
     async def _question(
-        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts
+        self, op: Operation, args: Args, bound: _Binding, channel: Channel, facts: Facts
     ) -> types.InputRequiredResult:
         """2026-07-28: the question goes out in the result; the answer comes with a retry."""
         if channel.form:
             params: types.ElicitRequestParams = types.ElicitRequestFormParams(
                 message=facts.question, requested_schema=CONFIRM_SCHEMA
             )
-            state = self._seal("elicit", op, args, account, facts, question=facts.question)
+            state = self._seal("elicit", op, args, bound, facts, question=facts.question)
         else:
             page = await self.approvals.open(facts.question, op.name, self.policy.token_ttl_seconds)
             url = await _page_url(channel, page)
             params = types.ElicitRequestURLParams(message=_page_message(op), url=url)
-            state = self._seal("elicit", op, args, account, facts, question=facts.question, page=page.id)
+            state = self._seal("elicit", op, args, bound, facts, question=facts.question, page=page.id)
         request = types.ElicitRequest(params=params)
         return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
 
     async def _answered(
-        self, op: Operation, args: Args, account: str, channel: Channel, facts: Facts, read: Reader
+        self, op: Operation, args: Args, bound: _Binding, channel: Channel, facts: Facts, read: Reader
     ) -> Approval:
         """2026-07-28: the retry that carries the answer; its facts were resolved after it."""
-        payload = await self._redeem("elicit", channel.request_state or "", op, args, account, facts)
-        await self._check(account, facts)
+        payload = await self._redeem("elicit", channel.request_state or "", op, args, bound, facts)
+        await self._check(bound.account, facts)
         page_id = payload.get("page")
         answer = (channel.input_responses or {}).get(CONFIRM_KEY)
         if page_id is None:
@@ -258,16 +287,17 @@ class Gate:
         """2025-11-25 URL mode: the client opens the page; the human decides there."""
         assert channel.elicit_url is not None
         page = await self.approvals.open(facts.question, op.name, self.policy.elicit_timeout_seconds)
+        elicitation = secrets.token_urlsafe(16)  # the client's handle: never the page's secret id
         try:
             url = await _page_url(channel, page)
             self._accepted(
-                await self._answer(channel.elicit_url(_page_message(op), url, page.id)), form=False
+                await self._answer(channel.elicit_url(_page_message(op), url, elicitation)), form=False
             )
             await self._decision(page)
         finally:
             await self.approvals.close(page)
             if channel.completed is not None:
-                await channel.completed(page.id)
+                await channel.completed(elicitation)
 
     async def _decision(self, page: Page) -> None:
         decision = await self.approvals.wait(page)
@@ -302,12 +332,16 @@ class Gate:
 
     # ------------------------------------------------------------------ sealed tokens
 
-    def _seal(self, purpose: str, op: Operation, args: Args, account: str, facts: Facts, **extra: Any) -> str:
+    def _seal(
+        self, purpose: str, op: Operation, args: Args, bound: _Binding, facts: Facts, **extra: Any
+    ) -> str:
         return self.sealer.seal(
             {
                 "purpose": purpose,
                 "tool": op.name,
-                "account": account,
+                "account": bound.account,
+                "holder": bound.holder,
+                **({"session": bound.session} if purpose == "preview" else {}),
                 "args": digest(args.upstream_fields()),
                 "facts": facts.shown,
                 "expires": int(time.time()) + self.policy.token_ttl_seconds,
@@ -317,7 +351,7 @@ class Gate:
         )
 
     async def _redeem(
-        self, purpose: str, token: str, op: Operation, args: Args, account: str, facts: Facts
+        self, purpose: str, token: str, op: Operation, args: Args, bound: _Binding, facts: Facts
     ) -> dict[str, Any]:
         what = "confirmation token" if purpose == "preview" else "confirmation state"
         payload = self.sealer.open(token)
@@ -325,7 +359,12 @@ class Gate:
             raise _refused(f"the {what} is not valid (forged or damaged).")
         problems = [
             (payload.get("tool") != op.name, f"it was issued for {payload.get('tool')}, not {op.name}"),
-            (payload.get("account") != account, "it was issued for another account"),
+            (payload.get("account") != bound.account, "it was issued for another account"),
+            (payload.get("holder") != bound.holder, "it was issued to another client of this account"),
+            (
+                purpose == "preview" and payload.get("session") != bound.session,
+                "it was issued in another session; a confirmation token works only where it was given",
+            ),
             (payload.get("args") != digest(args.upstream_fields()), "it was issued for other arguments"),
             (payload.get("expires", 0) < time.time(), "it has expired"),
         ]
@@ -350,8 +389,8 @@ class Gate:
             )
         return payload
 
-    def _preview(self, op: Operation, args: Args, account: str, facts: Facts) -> ToolError:
-        token = self._seal("preview", op, args, account, facts)
+    def _preview(self, op: Operation, args: Args, bound: _Binding, facts: Facts) -> ToolError:
+        token = self._seal("preview", op, args, bound, facts)
         minutes = self.policy.token_ttl_seconds / 60
         return ToolError(
             "confirmation_required",

@@ -1,51 +1,54 @@
 """Sealed tokens: a preview token or an elicitation's request state, bound to one exact call.
 
-A token is `base64url(json payload).base64url(HMAC-SHA256)` under a server secret. The payload is
-not secret (it holds digests, a tenant hash and an expiry); what matters is that nobody without
-the secret can make or alter one. `purpose` separates the two uses, so a request state cannot
-be replayed as a preview token.
+A token is `base64url(nonce + AES-GCM(json payload))` under a key derived from the server's
+secret: nobody without the secret can make, alter or read one. Unreadable matters too: a
+request state travels through the client, which may show it to the model, and it names the
+approval page of its question (whose URL is for the human's browser only). `purpose` separates
+the two uses, so a request state cannot be replayed as a preview token.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from ..store import private_directory
 from .settings import PolicyError
 
 MIN_SECRET_BYTES = 32
+_CONTEXT = b"relatel-mcp sealed call"
 
 
 class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_SECRET_BYTES:
             raise ValueError(f"the sealing secret must be at least {MIN_SECRET_BYTES} bytes")
-        self._key = key
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CONTEXT).derive(key)
+        self._aead = AESGCM(derived)
 
     def seal(self, payload: dict[str, Any]) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        return f"{body}.{_b64(self._mac(body))}"
+        nonce = os.urandom(12)
+        data = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return _b64(nonce + self._aead.encrypt(nonce, data, _CONTEXT))
 
     def open(self, token: str) -> dict[str, Any] | None:
         """The payload, or None if the token is malformed or was not sealed with this key."""
-        body, _, mac = token.partition(".")
         try:
-            if not hmac.compare_digest(_unb64(mac), self._mac(body)):
-                return None
-            payload = json.loads(_unb64(body))
-        except (ValueError, TypeError):
+            raw = _unb64(token)
+            payload = json.loads(self._aead.decrypt(raw[:12], raw[12:], _CONTEXT))
+        except (ValueError, TypeError, InvalidTag):
             return None
         return payload if isinstance(payload, dict) else None
-
-    def _mac(self, body: str) -> bytes:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).digest()
 
 
 def load_secret(state_dir: Path, env_value: str | None) -> bytes:
