@@ -8,7 +8,9 @@ store, so behind a load balancer any replica serves them.
 
 Over HTTP the page is a route of the server itself (its `--public-url`, or the address the
 client used). Over stdio, `LoopbackPages` serves it on a free loopback port for as long as a
-question is open, and stops when none is.
+question is open, and stops when none is. Either way Host and Origin are checked as for /mcp
+(over stdio: only the loopback server's own), so neither DNS rebinding nor another site's form
+reaches a page.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,8 +105,15 @@ class Approvals:
             self._changed.set()
             self._changed = None
 
-    def routes(self) -> list[Route]:
-        return [Route(PAGE_PATH + "{page_id}", self._page, methods=["GET", "POST"])]
+    def routes(self, security: TransportSecuritySettings) -> list[Route]:
+        """The page, behind /mcp's own Host and Origin check (421 / 403): a DNS-rebinding site
+        cannot read it, nor another site post a decision to it."""
+        guard = TransportSecurityMiddleware(security)
+
+        async def page(request: Request) -> Response:
+            return await guard.validate_request(request) or await self._page(request)
+
+        return [Route(PAGE_PATH + "{page_id}", page, methods=["GET", "POST"])]
 
     async def _page(self, request: Request) -> Response:
         page_id = request.path_params["page_id"]
@@ -170,7 +180,13 @@ class LoopbackPages:
             if self._server is None:
                 from .serving import UvicornServer  # only once a question is asked over stdio
 
-                self._server = UvicornServer(Starlette(routes=self.approvals.routes()), "127.0.0.1", 0)
+                # No lifespan: its task would outlive a server cancelled at exit, and say so in a traceback.
+                server = UvicornServer(None, "127.0.0.1", 0, lifespan="off")
+                own = TransportSecuritySettings(  # its own Host, and its own Origin (or none)
+                    allowed_hosts=[f"127.0.0.1:{server.port}"], allowed_origins=[server.url]
+                )
+                server.app = Starlette(routes=self.approvals.routes(own))
+                self._server = server
                 self.tasks.start_soon(self._serve_while_needed, self._server)
                 await self._server.wait_started()
             return f"{self._server.url}{PAGE_PATH}{page.id}"

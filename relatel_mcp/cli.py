@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allowed-hosts",
         default=os.environ.get("RELATEL_MCP_ALLOWED_HOSTS", ""),
-        help="HTTP: Host names to accept besides loopback (env RELATEL_MCP_ALLOWED_HOSTS); * = any",
+        help="HTTP: Host names to accept besides loopback and the --public-url host "
+        "(env RELATEL_MCP_ALLOWED_HOSTS); * = any",
     )
     serve.add_argument(
         "--max-sessions", type=int, default=200, help="HTTP: concurrent sessions (default 200)"

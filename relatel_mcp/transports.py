@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
 from mcp.server import ServerRequestContext
@@ -169,7 +169,7 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
         return Response()
 
     protect = _protector(oauth)
-    routes: list[Route | Mount] = [Route("/healthz", _healthz), *approvals.routes()]
+    routes: list[Route | Mount] = [Route("/healthz", _healthz), *approvals.routes(security)]
     if oauth is not None:
         routes += _oauth_routes(oauth)
     if options.transport == "http":
@@ -278,10 +278,14 @@ def _pages_of(options: HttpOptions) -> Callable[[ServerRequestContext], PagesAt 
 
 
 def _transport_security(options: HttpOptions) -> TransportSecuritySettings:
+    """The Host and Origin check of /mcp, /sse and the approval pages: loopback, --allowed-hosts and
+    the --public-url host (where browsers open the pages); `*` turns it off."""
     if "*" in options.allowed_hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts = [f"{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")] + list(options.allowed_hosts)
-    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in options.allowed_hosts]
+    public = [urlsplit(options.public_url).netloc] if options.public_url else []
+    named = [*options.allowed_hosts, *public]
+    hosts = [f"{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")] + named
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in named]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -195,6 +196,40 @@ def approving(
             pages.append({"url": params.url, "status": page.status_code, "html": page.text,
                           "headers": dict(page.headers), "clicked": clicked and clicked.status_code})  # fmt: skip
         return types.ElicitResult(action=action)
+
+    return callback
+
+
+ATTACKER = "https://attacker.example"
+
+
+def tried_by_other_sites(
+    decision: str, seen: dict[str, int], *, origins: tuple[str, ...] = (ATTACKER,)
+) -> Any:
+    """An elicitation callback for URL mode in which other sites try the page before the human
+    clicks `decision` there: one whose name was rebound to the page's address (DNS rebinding: its
+    Host) reads it and posts Approve, and each of `origins` posts Approve (a cross-site form). Then
+    the human reads the page and posts, as a browser does, from the page's own origin. `seen` gets
+    each status, by who asked."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams), "expected a URL"
+        page = urlsplit(params.url)
+        own, rebound = f"{page.scheme}://{page.netloc}", f"attacker.example:{page.port}"
+        async with httpx2.AsyncClient(timeout=10) as browser:
+
+            async def post(choice: str, **headers: str) -> int:
+                return (
+                    await browser.post(params.url, data={"decision": choice}, headers=headers)
+                ).status_code
+
+            seen["rebound read"] = (await browser.get(params.url, headers={"Host": rebound})).status_code
+            seen["rebound post"] = await post("approve", Host=rebound, Origin=f"http://{rebound}")
+            for origin in origins:
+                seen[origin] = await post("approve", Origin=origin)
+            seen["human read"] = (await browser.get(params.url)).status_code
+            seen["human post"] = await post(decision, Origin=own)
+        return types.ElicitResult(action="accept")
 
     return callback
 

@@ -26,7 +26,18 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.serving import ConnectionLimits
 from relatel_mcp.transports import HttpOptions
 
-from .support import answering, approving, error_of, http_transport, sent, serve_http, settings_for, url_only
+from .support import (
+    ATTACKER,
+    answering,
+    approving,
+    error_of,
+    http_transport,
+    sent,
+    serve_http,
+    settings_for,
+    tried_by_other_sites,
+    url_only,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -357,6 +368,48 @@ async def test_url_mode_over_http_uses_the_public_url(sandbox, tmp_path):
         async with Client(http_transport(url, ALICE), mode="legacy", elicitation_callback=look) as s:
             await s.call_tool(CALL["name"], CALL["arguments"])
     assert urls[0].startswith("https://mcp.example.com/relatel/approve/")
+
+
+async def test_url_mode_over_http_the_page_refuses_a_rebound_host_and_a_foreign_origin(sandbox, passthrough):
+    """As /mcp does: 421 to a name rebound to the server's address, 403 to another site's POST,
+    and the decision stays the human's (their Decline, from the page itself, is what counts)."""
+    seen: dict[str, int] = {}
+    with url_only():
+        async with Client(
+            http_transport(passthrough, ALICE),
+            mode="legacy",
+            elicitation_callback=tried_by_other_sites("decline", seen),
+        ) as s:
+            error = error_of(await s.call_tool(CALL["name"], CALL["arguments"]))
+    assert seen == {
+        "rebound read": 421, "rebound post": 421, ATTACKER: 403, "human read": 200, "human post": 200,
+    }  # fmt: skip
+    assert error["code"] == "declined" and "declined on the approval page" in error["message"]
+    assert sent(sandbox) == []
+
+
+async def test_url_mode_over_http_the_public_url_host_is_the_servers_own(sandbox, tmp_path):
+    """Behind a proxy, browsers and clients reach the server as its --public-url: that Host and
+    Origin pass the check, at the page and at /mcp."""
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    options = HttpOptions(auth="passthrough", public_url="https://mcp.example.com/relatel")
+    proxied = {"Host": "mcp.example.com", "Origin": "https://mcp.example.com"}
+    clicked: list[int] = []
+
+    async def through_the_proxy(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        path = params.url.removeprefix("https://mcp.example.com/relatel")  # the proxy strips its prefix
+        async with httpx2.AsyncClient(base_url=url, headers=proxied) as browser:
+            clicked.append((await browser.post(path, data={"decision": "approve"})).status_code)
+        return types.ElicitResult(action="accept")
+
+    with serve_http(settings, options) as url, url_only():
+        headers = {**MCP_HEADERS, **proxied, "Authorization": f"Bearer {ALICE}"}
+        async with httpx2.AsyncClient(base_url=url) as http:
+            opened = await http.post("/mcp", json=INITIALIZE, headers=headers)
+        async with Client(http_transport(url, ALICE), elicitation_callback=through_the_proxy) as s:
+            result = await s.call_tool(CALL["name"], CALL["arguments"])
+    assert opened.status_code == 200 and clicked == [200] and not result.is_error
+    assert sent(sandbox) == [("POST", "/api/v2/switch/dial")]
 
 
 async def test_form_elicitation_still_works_over_http_for_the_owner(sandbox, passthrough):

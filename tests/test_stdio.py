@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
+from typing import Any
 
+import anyio
+import httpx2
+import mcp.types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
-from .support import EXE, env
+from .support import EXE, approving, env, url_only
+
+CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
 
 pytestmark = pytest.mark.anyio
 
@@ -35,6 +43,39 @@ async def test_serve_sandbox_needs_no_account():
     async with Client(params) as session:
         result = await session.call_tool("get_current_employee", {})
     assert result.structured_content["employee"]["name"] == "Mette Hansen"
+
+
+@pytest.mark.parametrize("human", ["approves", "walks away"])
+async def test_the_loopback_page_server_stops_without_a_traceback(human):
+    """The approval page's server stops when the question closes or the session ends; neither
+    prints a traceback to stderr (which an MCP client shows its user as the server's log)."""
+    pages: list[dict[str, Any]] = []
+    opened = anyio.Event()
+
+    async def leave(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        async with httpx2.AsyncClient(timeout=10) as browser:
+            pages.append({"status": (await browser.get(params.url)).status_code})
+        opened.set()
+        await anyio.sleep_forever()  # the session ends with the question open
+        raise AssertionError("unreachable")
+
+    callback = approving(pages=pages) if human == "approves" else leave
+    params = StdioServerParameters(command=EXE, args=["serve", "--sandbox"], env=env())
+    with tempfile.TemporaryFile("w+") as stderr, url_only():
+        async with Client(stdio_client(params, errlog=stderr), elicitation_callback=callback) as session:
+            if human == "approves":
+                assert not (await session.call_tool(*CALL)).is_error
+            else:
+                async with anyio.create_task_group() as asking:
+                    asking.start_soon(session.call_tool, *CALL)
+                    with anyio.fail_after(30):
+                        await opened.wait()
+                    asking.cancel_scope.cancel()
+        stderr.seek(0)
+        logged = stderr.read()
+    assert pages[0]["status"] == 200 and "SANDBOX mode" in logged
+    assert "Traceback" not in logged and "CancelledError" not in logged, logged
 
 
 def test_missing_token_is_a_clear_message_not_a_traceback():
