@@ -172,6 +172,20 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP passthrough: unknown tokens checked upstream per 10 s in all (default 100)",
     )
     serve.add_argument(
+        "--registrations-per-client",
+        type=int,
+        default=20,
+        help="HTTP oauth: client registrations per hour from one address (default 20; raise it behind "
+        "a reverse proxy)",
+    )
+    serve.add_argument(
+        "--max-waiting-clients",
+        type=int,
+        default=1000,
+        help="HTTP oauth: registered clients yet to complete a login, in all (default 1000; each "
+        "expires a day after registering)",
+    )
+    serve.add_argument(
         "--public-url",
         default=os.environ.get("RELATEL_MCP_PUBLIC_URL") or None,
         help="HTTP: the URL browsers reach this server at, for approval pages (env RELATEL_MCP_PUBLIC_URL)",
@@ -326,6 +340,7 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
             settings.require_token()
         anyio.run(_serve_stdio, settings, sandbox)
         return
+    from .oauth.clients import RegistrationLimits
     from .serving import ConnectionLimits
     from .transports import HttpOptions
 
@@ -344,6 +359,9 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
         limits=ConnectionLimits(total=args.max_connections, per_client=args.max_connections_per_client),
         checks_per_client=args.credential_checks_per_client,
         checks_total=args.credential_checks,
+        registrations=RegistrationLimits(
+            per_client=args.registrations_per_client, waiting=args.max_waiting_clients
+        ),
     )
     if options.auth == "oauth":  # the sandbox's base URL and a loopback server's port come later
         options = _with_oauth(options, settings.base_url, sandbox, f"http://127.0.0.1:{args.port}")

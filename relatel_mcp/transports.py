@@ -45,11 +45,7 @@ from mcp.server.auth.middleware.bearer_auth import (
     authorization_context,
 )
 from mcp.server.auth.provider import AccessToken, ProviderTokenVerifier
-from mcp.server.auth.routes import (
-    build_resource_metadata_url,
-    create_auth_routes,
-    create_protected_resource_routes,
-)
+from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -68,8 +64,10 @@ from .approval import PAGE_PATH, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
 from .logs import AccessLog
+from .oauth.clients import RegistrationLimits
+from .oauth.endpoints import auth_routes
 from .oauth.relatel import RelatelApp
-from .oauth.server import OAuthServer, Vault
+from .oauth.server import OAuthServer
 from .policy.seal import load_secret
 from .ratelimit import RateLimiter
 from .server import Services, TenantOf, build_server, the_tenant
@@ -97,6 +95,7 @@ class HttpOptions:
     checks_per_client: int = 20  # upstream checks of unknown credentials per 10 s, per client address
     checks_total: int = 100  # and in all
     oauth_app: RelatelApp | None = field(default=None, repr=False)  # this server's app at Relatel
+    registrations: RegistrationLimits = field(default_factory=RegistrationLimits)  # oauth's /register
 
     def check(self) -> None:
         if self.auth == "none" and not is_loopback(self.host):
@@ -202,8 +201,9 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
 
 def _oauth_server(settings: Settings, services: Services, options: HttpOptions) -> OAuthServer:
     assert options.oauth_app is not None and options.public_url is not None  # options.check()
-    vault = Vault(load_secret(settings.state_dir, settings.secret))
-    return OAuthServer(services.gate.store, services.accounts, options.oauth_app, options.public_url, vault)
+    secret = load_secret(settings.state_dir, settings.secret)
+    return OAuthServer(services.gate.store, services.accounts, options.oauth_app, options.public_url, secret,
+                       options.registrations)  # fmt: skip
 
 
 def _auth_settings(oauth: OAuthServer) -> AuthSettings:
@@ -219,17 +219,13 @@ def _auth_settings(oauth: OAuthServer) -> AuthSettings:
 
 
 def _oauth_routes(oauth: OAuthServer) -> list[Route]:
-    """RFC 8414 metadata, /register (RFC 7591), /authorize, /token, /revoke (the SDK's); RFC 9728
-    metadata of /mcp; and our consent page and Relatel's callback."""
+    """RFC 8414 metadata, /register (RFC 7591), /authorize, /token, /revoke (the SDK's, three of
+    them wrapped or replaced: oauth/endpoints.py); RFC 9728 metadata of /mcp; and our consent page
+    and Relatel's callback."""
     auth = _auth_settings(oauth)
     assert auth.resource_server_url is not None
     return [
-        *create_auth_routes(
-            oauth,
-            issuer_url=auth.issuer_url,
-            client_registration_options=auth.client_registration_options,
-            revocation_options=auth.revocation_options,
-        ),
+        *auth_routes(oauth, auth),
         *create_protected_resource_routes(
             resource_url=auth.resource_server_url,
             authorization_servers=[auth.issuer_url],

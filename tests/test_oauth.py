@@ -22,9 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.auth import OAuthClientInformationFull
 
+from relatel_mcp.oauth import server as provider
+from relatel_mcp.oauth.clients import RegistrationLimits
 from relatel_mcp.oauth.relatel import RelatelApp
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
+from relatel_mcp.store import open_store
 from relatel_mcp.transports import HttpOptions
 
 from .services import free_port
@@ -44,6 +48,14 @@ def fields_of(page: str) -> dict[str, str]:
 
 def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+async def answer_consent(http: httpx2.AsyncClient, url: str, page: httpx2.Response, decision: str = "allow",
+                         **headers: str) -> httpx2.Response:  # fmt: skip
+    """Submit our consent page's form as the browser that shows it does: from the page's origin
+    (`headers` may say otherwise)."""
+    form = {**fields_of(page.text), "decision": decision}
+    return await http.post("/oauth/consent", data=form, headers={"Origin": url, **headers})
 
 
 # ------------------------------------------------------------------ the sandbox speaks Relatel's OAuth
@@ -203,11 +215,13 @@ async def test_login_refuses_an_answer_with_another_state(sandbox, tmp_path):
 # ------------------------------------------------------------------ serve --auth oauth
 
 
+def oauth_options(sandbox: Any, **options: Any) -> HttpOptions:
+    return HttpOptions(auth="oauth", oauth_app=RelatelApp(sandbox.url, CLIENT_ID, CLIENT_SECRET), **options)
+
+
 @pytest.fixture
 def oauth_server(sandbox, tmp_path):
-    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
-    options = HttpOptions(auth="oauth", oauth_app=RelatelApp(sandbox.url, CLIENT_ID, CLIENT_SECRET))
-    with serve_http(settings, options) as url:
+    with serve_http(settings_for(sandbox.url, token=None, state_dir=tmp_path), oauth_options(sandbox)) as url:
         yield url
 
 
@@ -251,7 +265,7 @@ class Flow:
         if not answer.headers.get("location", "").startswith(f"{self.url}/oauth/consent"):
             return answer
         consent = await http.get(answer.headers["location"])
-        to_relatel = await http.post("/oauth/consent", data={**fields_of(consent.text), "decision": "allow"})
+        to_relatel = await answer_consent(http, self.url, consent)
         back = await relatel_code(to_relatel.headers["location"], employee=employee)
         return await http.get("/oauth/callback", params={k: v[0] for k, v in back.items()})
 
@@ -285,10 +299,11 @@ async def whoami(http: httpx2.AsyncClient, access_token: str) -> httpx2.Response
 
 def test_serve_auth_oauth_needs_no_token_of_its_own(sandbox, tmp_path):
     """Each request acts as the user who logged in: the operator's own token is neither asked for
-    nor used."""
+    nor used. (And --registrations-per-client sets the per-address limit of /register.)"""
     port = free_port()
     process = subprocess.Popen(
-        [EXE, "serve", "--transport", "http", "--auth", "oauth", "--port", str(port), "--state-dir", str(tmp_path)],
+        [EXE, "serve", "--transport", "http", "--auth", "oauth", "--port", str(port), "--state-dir", str(tmp_path),
+         "--registrations-per-client", "1"],
         env=env(HOME=str(tmp_path), RELATEL_BASE_URL=sandbox.url, RELATEL_CLIENT_ID=CLIENT_ID,
                 RELATEL_CLIENT_SECRET=CLIENT_SECRET),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -302,6 +317,9 @@ def test_serve_auth_oauth_needs_no_token_of_its_own(sandbox, tmp_path):
                 assert process.poll() is None, process.stderr.read()
                 time.sleep(0.1)
         assert metadata.json()["issuer"] == f"http://127.0.0.1:{port}"
+        body = {"redirect_uris": [CLIENT_REDIRECT], "token_endpoint_auth_method": "none"}
+        statuses = [httpx2.post(f"http://127.0.0.1:{port}/register", json=body).status_code for _ in range(2)]
+        assert statuses == [201, 429]
     finally:
         process.terminate()
         process.wait(10)
@@ -361,7 +379,8 @@ async def consent_page(attacker: httpx2.AsyncClient, url: str) -> httpx2.Respons
     started = await attacker.get("/authorize", params={
         "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
         "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
-    return await attacker.get(started.headers["location"])
+    consent = urlsplit(started.headers["location"])  # on the server's public URL
+    return await attacker.get(f"{consent.path}?{consent.query}")
 
 
 async def test_another_site_cannot_submit_the_consent_for_the_user(oauth_server):
@@ -385,9 +404,7 @@ async def test_a_login_someone_else_started_grants_nothing_in_the_victims_browse
     cookie of the browser that allowed, nothing is granted and no code goes to the attacker."""
     async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
         consent = await consent_page(attacker, oauth_server)
-        to_relatel = await attacker.post(
-            "/oauth/consent", data={**fields_of(consent.text), "decision": "allow"}
-        )
+        to_relatel = await answer_consent(attacker, oauth_server, consent)
     back = await relatel_code(to_relatel.headers["location"], employee="sandbox-admin")  # the victim
     async with httpx2.AsyncClient(base_url=oauth_server) as victim:
         answer = await victim.get("/oauth/callback", params={k: v[0] for k, v in back.items()})
@@ -465,3 +482,285 @@ async def test_a_token_destroyed_at_relatel_ends_the_grant(sandbox, oauth_server
     result = json.loads(failed.text)["result"]
     assert result["isError"] and result["structuredContent"]["error"]["code"] == "unauthorized"
     assert next_request.status_code == 401 and "resource_metadata" in next_request.headers["www-authenticate"]
+
+
+# ------------------------------------------------------------------ the consent nonce
+
+
+async def post_consent(url: str, form: dict[str, str], cookie: str, headers: dict[str, str],
+                       nonce: str | None = None) -> httpx2.Response:  # fmt: skip
+    """The consent form posted to allow, by a browser holding `cookie`, with exactly `headers`."""
+    async with httpx2.AsyncClient(base_url=url, cookies={"relatel_mcp_consent": cookie}) as browser:
+        data = {**form, "decision": "allow", **({"nonce": nonce} if nonce is not None else {})}
+        return await browser.post("/oauth/consent", data=data, headers=headers)
+
+
+async def test_the_consent_nonce_is_the_servers_own_for_this_request_and_browser(oauth_server):
+    """Cookie tossing: a page on another port on loopback, or on a sibling subdomain, can plant a
+    cookie in the victim's browser. A nonce of the attacker's choosing planted as the cookie too,
+    or the pair our server made for another request, allows nothing, even posted from our origin;
+    the pair our page carries works, once."""
+    async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
+        first, second = await consent_page(attacker, oauth_server), await consent_page(attacker, oauth_server)
+    form, other = fields_of(first.text), fields_of(second.text)
+    mine, theirs = first.cookies["relatel_mcp_consent"], second.cookies["relatel_mcp_consent"]
+    ours = {"Origin": oauth_server}
+    picked = await post_consent(
+        oauth_server, form, "picked-by-the-attacker", ours, nonce="picked-by-the-attacker"
+    )
+    elsewhere = await post_consent(oauth_server, form, theirs, ours, nonce=other["nonce"])
+    mixed = await post_consent(oauth_server, form, theirs, ours)  # this request's nonce, another cookie
+    issued = await post_consent(oauth_server, form, mine, ours)
+    again = await post_consent(oauth_server, form, mine, ours)
+    assert picked.status_code == elsewhere.status_code == mixed.status_code == 403
+    assert "location" not in picked.headers
+    assert issued.status_code == 302 and "/api/v2/authorize?" in issued.headers["location"]
+    assert again.status_code == 400  # the request was answered
+
+
+async def test_an_expired_consent_nonce_is_refused(oauth_server, monkeypatch):
+    async with httpx2.AsyncClient(base_url=oauth_server) as browser:
+        flow = Flow(oauth_server)
+        await flow.register(browser)
+        _, challenge = pkce()
+        started = await browser.get("/authorize", params={
+            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+            "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
+        monkeypatch.setattr(provider, "CONSENT_SECONDS", 1)  # the nonce of the page, not the request
+        stale = await browser.get(started.headers["location"])
+        await asyncio.sleep(1.2)
+        monkeypatch.undo()
+        fresh = await browser.get(started.headers["location"])
+    ours = {"Origin": oauth_server}
+    late = await post_consent(oauth_server, fields_of(stale.text), stale.cookies["relatel_mcp_consent"], ours)
+    in_time = await post_consent(
+        oauth_server, fields_of(fresh.text), fresh.cookies["relatel_mcp_consent"], ours
+    )
+    assert late.status_code == 403 and in_time.status_code == 302
+
+
+async def test_a_consent_posted_from_another_origin_is_refused(oauth_server):
+    """The attacker fetches our page for their own request, plants its cookie in the victim's
+    browser and has it post the page's form from their page (another port on loopback, a sibling
+    subdomain: same site, so the SameSite cookie goes along). The browser says where the post came
+    from, and only our own origin is taken."""
+    async with httpx2.AsyncClient(base_url=oauth_server) as attacker:
+        page = await consent_page(attacker, oauth_server)
+    form, cookie = fields_of(page.text), page.cookies["relatel_mcp_consent"]
+    another_port = f"http://127.0.0.1:{urlsplit(oauth_server).port + 1}"  # type: ignore[operator]
+    tries = {
+        "another port": {"Origin": another_port},
+        "another port, fetch metadata": {"Origin": another_port, "Sec-Fetch-Site": "same-site"},
+        "sibling subdomain": {"Origin": "https://evil.mcp.example.com", "Sec-Fetch-Site": "same-site"},
+        "same site, our Origin claimed": {"Origin": oauth_server, "Sec-Fetch-Site": "same-site"},
+        "a null Origin alone": {"Origin": "null"},
+        "no word of where from": {},
+    }
+    refused = {name: (await post_consent(oauth_server, form, cookie, headers)).status_code
+               for name, headers in tries.items()}  # fmt: skip
+    ours = await post_consent(oauth_server, form, cookie, {"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert refused == dict.fromkeys(tries, 403)
+    assert ours.status_code == 302  # the same form and cookie, from our page (Origin null: no-referrer)
+    assert page.headers["referrer-policy"] == "same-origin"  # so browsers send our Origin
+
+
+async def test_on_https_the_flow_cookies_are_host_only(sandbox, tmp_path):
+    """Behind https the consent and login cookies are __Host- cookies (Secure, no Domain, Path=/),
+    which a sibling subdomain cannot set."""
+    public = "https://mcp.example.test"
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    with serve_http(settings, oauth_options(sandbox, public_url=public)) as url:
+        async with httpx2.AsyncClient(base_url=url) as browser:
+            page = await consent_page(browser, public)
+            cookie = page.headers["set-cookie"]
+            value = cookie.split(";")[0].split("=", 1)[1]
+            onward = await browser.post(
+                "/oauth/consent", data={**fields_of(page.text), "decision": "allow"},
+                headers={"Origin": public, "Cookie": f"__Host-relatel_mcp_consent={value}"})  # fmt: skip
+    assert cookie.startswith("__Host-relatel_mcp_consent=")
+    assert {"Path=/", "Secure", "HttpOnly", "SameSite=strict"} <= {p.strip() for p in cookie.split(";")}
+    login = onward.headers["set-cookie"]
+    assert onward.status_code == 302 and login.startswith("__Host-relatel_mcp_login=")
+    assert {"Path=/", "Secure", "HttpOnly", "SameSite=lax"} <= {p.strip() for p in login.split(";")}
+
+
+# ------------------------------------------------------------------ registration
+
+
+async def register(http: httpx2.AsyncClient, **metadata: Any) -> httpx2.Response:
+    body = {
+        "redirect_uris": [CLIENT_REDIRECT],
+        "client_name": "Test client",
+        "token_endpoint_auth_method": "none",
+    }
+    return await http.post("/register", json={**body, **metadata})
+
+
+@pytest.mark.parametrize("uri", [
+    "javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd",
+    "vbscript:msgbox(1)", "http://evil.example/callback", "https://mcp.example.com@evil.example/callback",
+    "https://app.example/callback#fragment", "myapp:/callback"])  # fmt: skip
+async def test_a_redirect_uri_that_could_reach_others_is_not_registered(oauth_server, uri):
+    """Where a denial or a code would send the user's browser: only somewhere the client alone
+    can receive it (RFC 8252). A private-use scheme must be a reversed domain name (§7.1), or an
+    MCP client's own (cursor:, vscode:)."""
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        refused = await register(http, redirect_uris=[CLIENT_REDIRECT, uri])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_redirect_uri"
+    assert "client_id" not in refused.json()
+
+
+async def test_https_loopback_and_private_use_redirect_uris_are_registered(oauth_server):
+    good = ["https://app.example/callback", "http://127.0.0.1:8765/callback", "http://[::1]/callback",
+            "http://localhost:3000/callback", "com.example.app:/oauth/callback",
+            "cursor://anysphere.cursor-mcp/oauth/callback"]  # fmt: skip
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        registered = await register(http, redirect_uris=good)
+        _, challenge = pkce()
+        started = await http.get("/authorize", params={
+            "client_id": registered.json()["client_id"], "response_type": "code", "state": "s",
+            "redirect_uri": "com.example.app:/oauth/callback", "code_challenge": challenge,
+            "code_challenge_method": "S256"})  # fmt: skip
+        page = await http.get(started.headers["location"])
+        denied = await answer_consent(http, oauth_server, page, "deny")
+    assert registered.status_code == 201 and registered.json()["redirect_uris"] == good
+    assert "com.example.app:" in page.headers["content-security-policy"]  # Deny's redirect may go there
+    back = urlsplit(denied.headers["location"])
+    assert back.scheme == "com.example.app" and parse_qs(back.query) == {
+        "error": ["access_denied"],
+        "state": ["s"],
+    }
+
+
+async def test_a_client_registered_before_the_checks_with_a_script_redirect_is_unknown(sandbox, tmp_path):
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    legacy = OAuthClientInformationFull(client_id="legacy", redirect_uris=["javascript:alert(1)"],
+                                        token_endpoint_auth_method="none")  # fmt: skip
+    async with open_store(settings.store, tmp_path) as store:
+        assert await store.save_oauth_client("legacy", legacy.model_dump_json(), 0, 10)
+    _, challenge = pkce()
+    with serve_http(settings, oauth_options(sandbox)) as url:
+        answer = httpx2.get(f"{url}/authorize", params={
+            "client_id": "legacy", "response_type": "code", "redirect_uri": "javascript:alert(1)",
+            "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
+    assert answer.status_code == 400 and "location" not in answer.headers
+
+
+async def test_registration_fields_are_bounded(oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        refused = [
+            await register(http, client_name="x" * 2000),
+            await register(http, redirect_uris=[f"http://127.0.0.1:{9000 + i}/cb" for i in range(11)]),
+            await register(http, client_uri="https://app.example/" + "x" * 3000),
+            await register(http, contacts=["someone@example.com"] * 11),
+        ]
+        huge = await register(http, jwks={"keys": ["x" * 20_000]})
+        fine = await register(http, client_name="x" * 100)
+    assert [(r.status_code, r.json()["error"]) for r in refused] == [(400, "invalid_client_metadata")] * 4
+    assert huge.status_code == 413 and fine.status_code == 201
+
+
+async def test_registrations_are_limited_per_address_and_in_all(sandbox, tmp_path):
+    """An address registers a few clients an hour (429 beyond, with Retry-After), and only so many
+    registered clients may wait to complete a grant at once (503 beyond); one that completes a
+    grant no longer waits."""
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    limits = RegistrationLimits(per_client=3, waiting=4)
+    elsewhere = httpx2.AsyncHTTPTransport(local_address="127.0.0.2")  # another client address
+    with serve_http(settings, oauth_options(sandbox, registrations=limits)) as url:
+        async with (
+            httpx2.AsyncClient(base_url=url) as here,
+            httpx2.AsyncClient(base_url=url, transport=elsewhere) as there,
+        ):
+            from_here = [await register(here) for _ in range(4)]
+            from_there = [await register(there) for _ in range(2)]
+            flow = Flow(url, client_id=from_here[0].json()["client_id"])
+            granted = await flow.authorize(here)
+            after_the_grant = await register(there)
+    assert [r.status_code for r in from_here] == [201, 201, 201, 429]
+    assert int(from_here[3].headers["retry-after"]) > 0
+    assert [r.status_code for r in from_there] == [201, 503] and "retry-after" in from_there[1].headers
+    assert "code=" in granted.headers["location"] and after_the_grant.status_code == 201
+
+
+async def test_a_client_that_completes_no_grant_expires(sandbox, tmp_path):
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    limits = RegistrationLimits(waiting=1, waiting_seconds=2)
+    with serve_http(settings, oauth_options(sandbox, registrations=limits)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            granted = Flow(url)
+            tokens = await granted.log_in(http)
+            idle = await register(http)
+            full = await register(http)  # one is waiting already
+            await asyncio.sleep(2.2)
+            _, challenge = pkce()
+            gone = await http.get("/authorize", params={
+                "client_id": idle.json()["client_id"], "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+                "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
+            room = await register(http)
+            refreshed = await http.post("/token", data={"grant_type": "refresh_token", "client_id": granted.client_id,
+                                                        "refresh_token": tokens["refresh_token"]})  # fmt: skip
+    assert idle.status_code == 201 and full.status_code == 503
+    assert gone.status_code == 400 and "location" not in gone.headers  # unknown now
+    assert room.status_code == 201 and refreshed.status_code == 200  # a granted client stays
+
+
+# ------------------------------------------------------------------ token audience, revocation
+
+
+async def test_a_server_sharing_the_store_takes_none_of_anothers_tokens(sandbox, tmp_path):
+    """Two servers with one store (and secret) but different public URLs: each is its own resource
+    (RFC 8707), so neither takes the other's access token, refresh token or code, and the one that
+    issued them still does."""
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
+    with (
+        serve_http(settings, oauth_options(sandbox)) as first,
+        serve_http(settings, oauth_options(sandbox)) as second,
+    ):
+        async with httpx2.AsyncClient(base_url=first) as here, httpx2.AsyncClient(base_url=second) as there:
+            flow = Flow(first)
+            tokens = await flow.log_in(here)
+            refresh = {"grant_type": "refresh_token", "client_id": flow.client_id,
+                       "refresh_token": tokens["refresh_token"]}  # fmt: skip
+            back = await flow.authorize(here)
+            code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+            elsewhere = [await whoami(there, tokens["access_token"]), await there.post("/token", data=refresh),
+                         await flow.token(there, code)]  # fmt: skip
+            at_home = [await whoami(here, tokens["access_token"]), await here.post("/token", data=refresh),
+                       await flow.token(here, code)]  # fmt: skip
+    assert [r.status_code for r in elsewhere] == [401, 400, 400]
+    assert elsewhere[1].json()["error"] == elsewhere[2].json()["error"] == "invalid_grant"
+    assert [r.status_code for r in at_home] == [200, 200, 200]
+
+
+async def test_a_public_client_revokes_with_its_client_id_alone(oauth_server):
+    """RFC 7009 §2.1: a public client has no secret, and sends its client_id. Another client's id
+    revokes nothing; a confidential client must still send its secret."""
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow, stranger, confidential = (
+            Flow(oauth_server),
+            Flow(oauth_server),
+            Flow(oauth_server, confidential=True),
+        )
+        tokens = await flow.log_in(http)
+        await stranger.register(http)
+        await confidential.register(http)
+        by_stranger = await http.post(
+            "/revoke", data={"token": tokens["access_token"], "client_id": stranger.client_id}
+        )
+        still = await whoami(http, tokens["access_token"])
+        revoked = await http.post(
+            "/revoke", data={"token": tokens["access_token"], "client_id": flow.client_id}
+        )
+        after = await whoami(http, tokens["access_token"])
+        refreshed = await http.post("/token", data={"grant_type": "refresh_token", "client_id": flow.client_id,
+                                                    "refresh_token": tokens["refresh_token"]})  # fmt: skip
+        no_secret = await http.post(
+            "/revoke", data={"token": "anything", "client_id": confidential.client_id}
+        )
+        metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert by_stranger.status_code == 200 and still.status_code == 200
+    assert revoked.status_code == 200, revoked.text
+    assert after.status_code == 401 and refreshed.status_code == 400  # the grant ended
+    assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
+    assert "none" in metadata["revocation_endpoint_auth_methods_supported"]

@@ -1,7 +1,8 @@
 """The store, on both backends (SQLite in a directory, PostgreSQL on a real server): atomic budgets
 and single use under concurrency, also across several store instances (replicas), the append-only
 audit enforced by the database itself, intents without an outcome, migrations applied once under
-a lock, approval pages, the token-check cache, and failing closed while PostgreSQL is down."""
+a lock, approval pages, the token-check cache, OAuth clients waiting for a grant, and failing
+closed while PostgreSQL is down."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import anyio
 import pytest
 
 from relatel_mcp.store import Page, Store, StoreUnavailable, open_store
-from relatel_mcp.store.schema import SQLITE
+from relatel_mcp.store.schema import POSTGRES, SQLITE
 
 from .services import Postgres
 
@@ -153,6 +154,60 @@ async def test_a_sqlite_file_from_before_migrations_is_taken_over(tmp_path):
     async with open_store(None, tmp_path) as store:
         assert await store.used("t", "d", "calls") == 3
         assert [r["decision"] for r in await store.recent()] == ["sent"]
+
+
+async def test_oauth_clients_that_complete_no_grant_are_capped_and_expire(backend):
+    async with replicas(backend, 2) as (a, b):
+        since = time.time() - 60
+        assert await a.save_oauth_client("c1", "{}", since, 2) and await b.save_oauth_client(
+            "c2", "{}", since, 2
+        )
+        assert not await a.save_oauth_client("c3", "{}", since, 2)  # two wait already
+        await b.save_grant("g1", "c1", "account", "sealed")  # c1 completes a grant: it waits no more
+        assert await a.save_oauth_client("c3", "{}", since, 2)
+        later = time.time() + 1  # all of them registered before this
+        assert await b.oauth_client("c1", later) == "{}" and await b.oauth_client("c2", later) is None
+        assert await a.save_oauth_client("c4", "{}", later, 1)  # c2 and c3 have expired
+        assert await b.oauth_client("c3", since) is None  # and were deleted
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_oauth_clients_from_before_the_registration_limits_are_kept(kind, request, tmp_path):
+    """Migration 4 on a database at version 3: a client with a grant counts as granted, one without
+    waits from the migration on (it neither vanishes at once nor waits forever)."""
+    rows = [
+        "INSERT INTO oauth_client (client_id, info) VALUES ('granted', '{}'), ('waiting', '{}')",
+        "INSERT INTO oauth_grant (id, client_id, account, relatel_token, created) VALUES ('g', 'granted', 'a', 't', 1)",
+    ]
+    url = None
+    if kind == "sqlite":
+        db = sqlite3.connect(tmp_path / "state.db")
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, script in enumerate(SQLITE[:3], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for row in rows:
+            db.execute(row)
+        db.commit()
+        db.close()
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("postgres").create_database(f"store_{time.monotonic_ns()}")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for version, script in enumerate(POSTGRES[:3], start=1):
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+            for row in rows:
+                conn.execute(row)
+    async with open_store(url, tmp_path) as store:
+        now = time.time()
+        assert await store.oauth_client("granted", now + 3600) == "{}"  # granted: it never expires
+        assert await store.oauth_client("waiting", now - 60) == "{}"  # waiting since the migration
+        assert await store.oauth_client("waiting", now + 3600) is None
+        assert await store.save_oauth_client("new", "{}", now - 60, 2)
+        assert not await store.save_oauth_client("newer", "{}", now - 60, 2)  # 'waiting' and 'new' wait
 
 
 async def test_an_approval_page_is_answered_once_and_only_while_it_lives(backend):

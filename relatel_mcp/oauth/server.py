@@ -5,26 +5,32 @@ MCP clients (the MCP authorization spec), and an OAuth client of Relatel.
     the user ──allow──▶ Relatel's authorize page ──code──▶ /oauth/callback (relatel-mcp exchanges it)
     relatel-mcp ──its own code──▶ MCP client ──/token──▶ relatel-mcp's access and refresh tokens
 
-The SDK's handlers serve the metadata (RFC 8414, RFC 9728), registration (RFC 7591), /authorize,
-/token and /revoke and check PKCE; this module is their provider, plus the two pages of its own
-(our consent, Relatel's callback). Its access tokens live an hour and are bound to this server's
-MCP resource (RFC 8707), its refresh tokens rotate (using one twice ends the grant, as does using
-an authorization code twice), and none of them goes upstream: each grant holds the user's Relatel
-token, encrypted at rest (AES-GCM, key from RELATEL_MCP_SECRET), which never goes to a client.
-Every secret of the flow is kept only as a SHA-256 digest. When Relatel refuses the token (the
-user destroyed it), the grant ends and the client gets 401, and logs in again.
+The SDK's handlers serve the metadata (RFC 8414, RFC 9728), registration (RFC 7591), /authorize
+and /token and check PKCE (endpoints.py wraps some and serves /revoke); this module is their
+provider, plus the two pages of its own (our consent, Relatel's callback). Its access tokens live an hour, its refresh tokens rotate
+(using one twice ends the grant, as does using an authorization code twice), and every secret of
+the flow, from the consent request to the tokens, is bound to this server's MCP resource
+(RFC 8707): another server sharing the store (another public URL) takes none of them. None goes
+upstream: each grant holds the user's Relatel token, encrypted at rest (AES-GCM, key from
+RELATEL_MCP_SECRET), which never goes to a client. Every secret of the flow is kept only as a
+SHA-256 digest. When Relatel refuses the token (the user destroyed it), the grant ends and the
+client gets 401, and logs in again. Registration is bounded and redirect URIs are checked
+(clients.py).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import html
 import json
 import os
+import re
 import secrets
 import time
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -49,6 +55,7 @@ from ..errors import ToolError
 from ..pages import page
 from ..sanitize import quoted
 from ..store import Store
+from .clients import RegistrationLimits, RegistryFull, check_registration, redirect_uri_problem
 from .relatel import RelatelApp, RelatelRefused
 
 ACCESS_SECONDS = 3600
@@ -66,12 +73,15 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _key(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
+
+
 class Vault:
     """Relatel tokens at rest: AES-GCM under a key derived from the server's secret."""
 
     def __init__(self, secret: bytes) -> None:
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"relatel-mcp oauth relatel tokens")
-        self._aead = AESGCM(hkdf.derive(secret))
+        self._aead = AESGCM(_key(secret, b"relatel-mcp oauth relatel tokens"))
 
     def seal(self, token: str) -> str:
         nonce = os.urandom(12)
@@ -82,25 +92,65 @@ class Vault:
         return self._aead.decrypt(raw[:12], raw[12:], b"relatel-token").decode()
 
 
+class ConsentNonces:
+    """The consent form's nonce: `<expiry>.<HMAC of the pending request, the browser's cookie and
+    the expiry>`, under a key derived from the server's secret. Only the server can make one, and
+    it answers for that request only, with that cookie only, until it expires; the request itself
+    is answered once. A value an attacker picks (and plants as the cookie too) is refused."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _key(secret, b"relatel-mcp oauth consent nonces")
+
+    def issue(self, request_id: str, browser: str) -> str:
+        expires = int(time.time()) + CONSENT_SECONDS
+        return f"{expires}.{self._mac(request_id, browser, expires)}"
+
+    def valid(self, nonce: str, request_id: str, browser: str) -> bool:
+        expires, _, mac = nonce.partition(".")
+        if not browser or not re.fullmatch(r"[0-9]{1,12}", expires) or int(expires) < time.time():
+            return False
+        return hmac.compare_digest(mac.encode(), self._mac(request_id, browser, int(expires)).encode())
+
+    def _mac(self, request_id: str, browser: str, expires: int) -> str:
+        message = json.dumps([request_id, browser, expires]).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
 class OAuthServer:
     """The provider of the SDK's auth handlers, our two pages, and each request's Relatel tenant."""
 
-    def __init__(
-        self, store: Store, accounts: Accounts, relatel: RelatelApp, public_url: str, vault: Vault
-    ) -> None:
-        self.store, self.accounts, self.relatel, self.vault = store, accounts, relatel, vault
+    def __init__(self, store: Store, accounts: Accounts, relatel: RelatelApp, public_url: str, secret: bytes,
+                 registrations: RegistrationLimits | None = None) -> None:  # fmt: skip
+        self.store, self.accounts, self.relatel = store, accounts, relatel
+        self.vault, self.nonces = Vault(secret), ConsentNonces(secret)
+        self.registrations = registrations or RegistrationLimits()
         self.public_url = public_url.rstrip("/")
         self.resource = f"{self.public_url}/mcp"
+        self.origin = _origin(self.public_url)
+        # __Host- cookies cannot be set by a sibling subdomain (they need Secure, so https only).
+        self._secure = self.public_url.startswith("https://")
+        prefix = "__Host-" if self._secure else ""
+        self._consent_cookie, self._login_cookie = prefix + _COOKIE, prefix + _LOGIN_COOKIE
 
     # ------------------------------------------------------------------ clients (RFC 7591)
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        info = await self.store.oauth_client(client_id)
-        return OAuthClientInformationFull.model_validate_json(info) if info else None
+        """A registered client that has not expired; none whose redirect URIs would not be taken
+        today (registered before they were checked)."""
+        info = await self.store.oauth_client(client_id, time.time() - self.registrations.waiting_seconds)
+        client = OAuthClientInformationFull.model_validate_json(info) if info else None
+        if client is None or any(redirect_uri_problem(str(uri)) for uri in client.redirect_uris or ()):
+            return None
+        return client
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        """RegistrationError for metadata we refuse; RegistryFull when too many wait for a grant."""
         assert client_info.client_id is not None  # the SDK's handler assigns it
-        await self.store.save_oauth_client(client_info.client_id, client_info.model_dump_json())
+        check_registration(client_info)
+        limits = self.registrations
+        if not await self.store.save_oauth_client(client_info.client_id, client_info.model_dump_json(),
+                                                  time.time() - limits.waiting_seconds, limits.waiting):  # fmt: skip
+            raise RegistryFull
 
     # ------------------------------------------------------------------ authorization
 
@@ -116,6 +166,7 @@ class OAuthServer:
             "code_challenge": params.code_challenge,
             "state": params.state,
             "scopes": params.scopes or [],
+            "resource": self.resource,
         }
         await self.store.put_secret(
             "consent", digest(request_id), json.dumps(pending), time.time() + CONSENT_SECONDS
@@ -126,20 +177,23 @@ class OAuthServer:
         """Our page: which client asks, where the browser goes back to; Allow sends the user on to
         Relatel, Deny back to the client with access_denied.
 
-        The answer must come from the browser the page was shown in: the page sets a SameSite=Strict
-        cookie and carries the same nonce in its form, so a form another site submits in the
-        user's browser (to allow an attacker's request) is refused."""
+        The answer must come from our page, in the browser it was shown in: the browser must say
+        the form was posted from this server's origin (Sec-Fetch-Site, Origin), and the form's
+        nonce must be the one the server made for this request and the page's SameSite=Strict
+        cookie. So a form another site posts in the user's browser (to allow an attacker's
+        request) is refused, even from a sibling subdomain or another port on loopback, which
+        share the site and can plant cookies."""
         form = await request.form() if request.method == "POST" else {}
         request_id = str(request.query_params.get("request") or form.get("request") or "")
         if request.method == "GET":
             return await self._consent_page(request_id)
-        cookie, nonce = request.cookies.get(_COOKIE, ""), str(form.get("nonce", ""))
-        if not cookie or not secrets.compare_digest(cookie, nonce):
+        cookie, nonce = request.cookies.get(self._consent_cookie, ""), str(form.get("nonce", ""))
+        if not _from_origin(request, self.origin) or not self.nonces.valid(nonce, request_id, cookie):
             return _page(403, "Not from this page", "<p>Answer on the page relatel-mcp showed you.</p>")
         taken = await self.store.take_secret("consent", digest(request_id))
-        if taken is None:
+        pending = json.loads(taken[0]) if taken else {}
+        if not self._ours(pending):
             return _page(400, "Nothing to approve", f"<p>{_GONE}</p>")
-        pending = json.loads(taken[0])
         if form.get("decision") != "allow":
             return _back(pending, error="access_denied")
         relatel_state, browser = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -149,23 +203,37 @@ class OAuthServer:
             self.relatel.authorize_url(f"{self.public_url}{CALLBACK_PATH}", relatel_state), status_code=302
         )
         # Lax, not Strict: the browser comes back to the callback from Relatel's site.
-        onward.set_cookie(_LOGIN_COOKIE, browser, max_age=CONSENT_SECONDS, path=CALLBACK_PATH, httponly=True,
-                          samesite="lax", secure=self.public_url.startswith("https://"))  # fmt: skip
+        self._set_cookie(onward, self._login_cookie, browser, CALLBACK_PATH, "lax")
         return onward
 
     async def _consent_page(self, request_id: str) -> Response:
         found = await self.store.secret("consent", digest(request_id))
-        if found is None or found[2]:
+        pending = json.loads(found[0]) if found and not found[2] else {}
+        client = await self.get_client(pending["client_id"]) if self._ours(pending) else None
+        if client is None:  # expired, or another server's request
             return _page(400, "Nothing to approve", f"<p>{_GONE}</p>")
-        pending = json.loads(found[0])
-        client = await self.get_client(pending["client_id"])
-        nonce = secrets.token_urlsafe(24)
-        page = _page(
-            200, "Allow access to your Relatel account?", _consent_form(request_id, nonce, pending, client)
-        )
-        page.set_cookie(_COOKIE, nonce, max_age=CONSENT_SECONDS, path=CONSENT_PATH, httponly=True,
-                        samesite="strict", secure=self.public_url.startswith("https://"))  # fmt: skip
+        browser = secrets.token_urlsafe(24)
+        nonce = self.nonces.issue(request_id, browser)
+        scheme = urlsplit(pending["redirect_uri"]).scheme  # a native app's, for Deny's redirect
+        extra = "" if scheme in ("http", "https") else f" {scheme}:"
+        page = _page(200, "Allow access to your Relatel account?", _consent_form(request_id, nonce, pending, client),
+                     form_action=f"'self' http: https:{extra}")  # fmt: skip
+        # Where a browser sends no Sec-Fetch-Site, its form's post must carry its Origin (which
+        # is "null" under no-referrer); no other origin gets a referrer.
+        page.headers["Referrer-Policy"] = "same-origin"
+        self._set_cookie(page, self._consent_cookie, browser, CONSENT_PATH, "strict")
         return page
+
+    def _set_cookie(self, response: Response, name: str, value: str, path: str,
+                    samesite: Literal["lax", "strict"]) -> None:  # fmt: skip
+        """HttpOnly, for CONSENT_SECONDS; on https Secure and __Host- (so for the whole origin)."""
+        response.set_cookie(name, value, max_age=CONSENT_SECONDS, path="/" if self._secure else path,
+                            httponly=True, samesite=samesite, secure=self._secure)  # fmt: skip
+
+    def _ours(self, data: dict[str, Any]) -> bool:
+        """Was this secret issued for this server's resource (not another server's sharing the
+        store, nor from before secrets were bound to one)?"""
+        return data.get("resource") == self.resource
 
     async def callback(self, request: Request) -> Response:
         """Relatel sends the browser back here: exchange its code, keep the grant, hand the client
@@ -175,11 +243,11 @@ class OAuthServer:
         Relatel): otherwise whoever consented for their own client could send the Relatel link to
         someone else and receive a code for that person's account (a confused deputy)."""
         taken = await self.store.take_secret("relatel", digest(request.query_params.get("state", "")))
-        if taken is None:
+        pending = json.loads(taken[0]) if taken else {}
+        if not self._ours(pending):
             return _page(400, "Unknown or expired login", "<p>Start again from your MCP client.</p>")
-        pending = json.loads(taken[0])
         browser = pending.pop("browser", "")  # none (a login begun before this check): refused
-        if not secrets.compare_digest(digest(request.cookies.get(_LOGIN_COOKIE, "")), browser):
+        if not secrets.compare_digest(digest(request.cookies.get(self._login_cookie, "")), browser):
             return _page(
                 403,
                 "Not the browser that allowed this",
@@ -217,7 +285,7 @@ class OAuthServer:
             code_challenge=data["code_challenge"],
             redirect_uri=data["redirect_uri"],
             redirect_uri_provided_explicitly=data["explicit"],
-            resource=self.resource,
+            resource=data["resource"],
             subject=data["account"],
         )
 
@@ -235,7 +303,7 @@ class OAuthServer:
             return None
         data, _ = found
         return RefreshToken(token=refresh_token, client_id=data["client_id"], scopes=data["scopes"],
-                            resource=self.resource, subject=data["account"])  # fmt: skip
+                            resource=data["resource"], subject=data["account"])  # fmt: skip
 
     async def exchange_refresh_token(self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]) -> OAuthToken:  # fmt: skip
         taken = await self.store.take_secret("refresh", digest(refresh_token.token))  # it rotates
@@ -257,15 +325,21 @@ class OAuthServer:
             await self.store.revoke_grant(grant_id)
             return None
         return AccessToken(token=token, client_id=data["client_id"], scopes=data["scopes"],
-                           expires_at=int(data["expires"]), resource=self.resource, subject=data["account"],
+                           expires_at=int(data["expires"]), resource=data["resource"], subject=data["account"],
                            claims={"grant": grant_id})  # fmt: skip
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         """RFC 7009: revoking either token ends the grant and every token issued under it."""
+        await self.revoke(token.token, token.client_id)
+
+    async def revoke(self, token: str, client_id: str) -> None:
+        """For an authenticated client, /revoke: end the grant of its own access or refresh token
+        (found without asking Relatel); another client's token, or an unknown one, is left alone."""
         for kind in ("access", "refresh"):
-            found = await self.store.secret(kind, digest(token.token))
-            if found is not None and found[1] is not None:
+            found = await self._alive(kind, token)
+            if found is not None and found[0]["client_id"] == client_id:
                 await self.store.revoke_grant(found[1])
+                return
 
     async def tenant(self, access_token: AccessToken) -> Tenant:
         """Whose Relatel account an authenticated request acts on (the grant's own token)."""
@@ -277,24 +351,26 @@ class OAuthServer:
     # ------------------------------------------------------------------ helpers
 
     async def _alive(self, kind: str, secret: str) -> tuple[dict[str, Any], str] | None:
-        """A live, unused secret of this kind and its grant. A used code or refresh token shown
-        again means it leaked: the grant ends (OAuth 2.1 §4.1.3, §4.3.1)."""
+        """A live, unused secret of this kind, issued for this server, and its grant. A used code or
+        refresh token shown again means it leaked: the grant ends (OAuth 2.1 §4.1.3, §4.3.1)."""
         found = await self.store.secret(kind, digest(secret))
         if found is None or found[1] is None:
             return None
-        data, grant_id, used = found
+        data, grant_id, used = json.loads(found[0]), found[1], found[2]
+        if not self._ours(data):
+            return None
         if used:
             if kind in ("code", "refresh"):
                 await self.store.revoke_grant(grant_id)
             return None
-        return json.loads(data), grant_id
+        return data, grant_id
 
     async def _issue(self, grant_id: str, data: dict[str, Any]) -> OAuthToken:
         if await self.store.grant(grant_id) is None:
             raise TokenError("invalid_grant", "the grant has ended")
         access, refresh = "rmcp_at_" + secrets.token_urlsafe(32), "rmcp_rt_" + secrets.token_urlsafe(32)
         now = time.time()
-        kept = {k: data[k] for k in ("client_id", "scopes", "account")}
+        kept = {k: data[k] for k in ("client_id", "scopes", "account", "resource")}
         await self.store.put_secret("access", digest(access), json.dumps({**kept, "expires": now + ACCESS_SECONDS}),
                                     now + ACCESS_SECONDS, grant_id)  # fmt: skip
         await self.store.put_secret(
@@ -310,6 +386,22 @@ class OAuthServer:
         ]
 
 
+def _origin(url: str) -> str:
+    """An http(s) URL's origin as a browser's Origin header spells it."""
+    parts = urlsplit(url)
+    default = {"http": ":80", "https": ":443"}.get(parts.scheme.lower(), "")
+    return f"{parts.scheme}://{parts.netloc}".lower().removesuffix(default)
+
+
+def _from_origin(request: Request, origin: str) -> bool:
+    """Did the browser post this from a page of `origin`? Browsers say so in Sec-Fetch-Site (which
+    no page can set), older ones in Origin; a post with neither did not come from a browser's form."""
+    site, sent = request.headers.get("sec-fetch-site"), request.headers.get("origin")
+    if site is not None:
+        return site == "same-origin"
+    return sent is not None and sent.lower() == origin
+
+
 def _back(pending: dict[str, Any], **params: str) -> Response:
     """To the MCP client's registered redirect URI, with its state."""
     url = construct_redirect_uri(pending["redirect_uri"], state=pending.get("state"), **params)
@@ -317,9 +409,9 @@ def _back(pending: dict[str, Any], **params: str) -> Response:
 
 
 def _consent_form(
-    request_id: str, nonce: str, pending: dict[str, Any], client: OAuthClientInformationFull | None
+    request_id: str, nonce: str, pending: dict[str, Any], client: OAuthClientInformationFull
 ) -> str:
-    name = quoted(client.client_name if client and client.client_name else "(no name given)", 80)
+    name = quoted(client.client_name or "(no name given)", 80)
     return (
         f"<p>An application that calls itself {html.escape(name)} (client id "
         f"<code>{html.escape(pending['client_id'])}</code>) asks to use your Relatel account through "
@@ -335,6 +427,6 @@ def _consent_form(
     )
 
 
-def _page(status: int, title: str, body: str) -> HTMLResponse:
+def _page(status: int, title: str, body: str, form_action: str = "'self' http: https:") -> HTMLResponse:
     # Its forms lead on to Relatel's page, and back to the MCP client's redirect URI.
-    return page(status, title, body, form_action="'self' http: https:")
+    return page(status, title, body, form_action=form_action)

@@ -144,21 +144,42 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ OAuth (--auth oauth)
 
-    async def oauth_client(self, client_id: str) -> str | None:
-        row = await self._one("SELECT info FROM oauth_client WHERE client_id=?", client_id)
+    async def oauth_client(self, client_id: str, waiting_since: float) -> str | None:
+        """A client that completed a grant, or registered since `waiting_since` (else it expired)."""
+        row = await self._one(
+            "SELECT info FROM oauth_client WHERE client_id=? AND (granted IS NOT NULL OR created >= ?)",
+            client_id, waiting_since,
+        )  # fmt: skip
         return row[0] if row else None
 
-    async def save_oauth_client(self, client_id: str, info: str) -> None:
-        await self._one(
-            "INSERT INTO oauth_client (client_id, info) VALUES (?, ?) RETURNING client_id", client_id, info
+    async def save_oauth_client(
+        self, client_id: str, info: str, waiting_since: float, max_waiting: int
+    ) -> bool:
+        """Register a client unless `max_waiting` clients registered since `waiting_since` have yet
+        to complete a grant (False); those registered before that and never granted are deleted.
+        One statement decides, so replicas overshoot the cap by at most their concurrent calls."""
+        await self._run(
+            self._sql("DELETE FROM oauth_client WHERE granted IS NULL AND created < ?"), (waiting_since,)
         )
+        row = await self._one(
+            "INSERT INTO oauth_client (client_id, info, created) SELECT ?, ?, ? WHERE "
+            "(SELECT count(*) FROM oauth_client WHERE granted IS NULL AND created >= ?) < ? RETURNING client_id",
+            client_id, info, time.time(), waiting_since, max_waiting,
+        )  # fmt: skip
+        return row is not None
 
     async def save_grant(self, grant_id: str, client_id: str, account: str, relatel_token: str) -> None:
+        """Keep a grant; its client has now completed one, and no longer expires."""
+        now = time.time()
         await self._one(
             "INSERT INTO oauth_grant (id, client_id, account, relatel_token, created) VALUES (?, ?, ?, ?, ?) "
             "RETURNING id",
-            grant_id, client_id, account, relatel_token, time.time(),
+            grant_id, client_id, account, relatel_token, now,
         )  # fmt: skip
+        await self._run(
+            self._sql("UPDATE oauth_client SET granted=? WHERE client_id=? AND granted IS NULL"),
+            (now, client_id),
+        )
 
     async def grant(self, grant_id: str) -> tuple[str, str, str] | None:
         """(client id, account, the encrypted Relatel token) of a grant that was not revoked."""

@@ -10,6 +10,9 @@ its database records, in one transaction each.
 3  OAuth (`--auth oauth`): registered clients, grants (the Relatel token encrypted), and the
    single-use or expiring secrets of the flow (consents, codes, access and refresh tokens),
    kept only as SHA-256 digests
+4  when each OAuth client registered and first completed a grant: clients that never complete
+   one expire, and only so many may be waiting at once (clients already registered count from
+   the migration; those with a grant count as granted)
 
 Version 1 is written with IF NOT EXISTS so that a SQLite file from before migrations existed is
 taken over as it is.
@@ -51,6 +54,13 @@ SQLITE: tuple[str, ...] = (
         expires REAL NOT NULL, used REAL);
     CREATE INDEX oauth_secret_grant ON oauth_secret (grant_id);
     """,
+    """
+    ALTER TABLE oauth_client ADD COLUMN created REAL;
+    ALTER TABLE oauth_client ADD COLUMN granted REAL;
+    UPDATE oauth_client SET created = CAST(strftime('%s', 'now') AS REAL),
+        granted = (SELECT min(g.created) FROM oauth_grant g WHERE g.client_id = oauth_client.client_id);
+    CREATE INDEX oauth_client_waiting ON oauth_client (created) WHERE granted IS NULL;
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -88,6 +98,13 @@ POSTGRES: tuple[str, ...] = (
         digest TEXT PRIMARY KEY, kind TEXT NOT NULL, grant_id TEXT, data TEXT NOT NULL,
         expires DOUBLE PRECISION NOT NULL, used DOUBLE PRECISION);
     CREATE INDEX oauth_secret_grant ON oauth_secret (grant_id);
+    """,
+    """
+    ALTER TABLE oauth_client ADD COLUMN created DOUBLE PRECISION;
+    ALTER TABLE oauth_client ADD COLUMN granted DOUBLE PRECISION;
+    UPDATE oauth_client SET created = extract(epoch FROM now()),
+        granted = (SELECT min(g.created) FROM oauth_grant g WHERE g.client_id = oauth_client.client_id);
+    CREATE INDEX oauth_client_waiting ON oauth_client (created) WHERE granted IS NULL;
     """,
 )
 
