@@ -29,8 +29,9 @@ import anyio
 
 from .accounts import Accounts, Employee, Unavailable
 from .catalog import REQUIREMENTS, Operation
-from .client import RelatelClient, Tenant, UpstreamRequest, parsed_json
+from .client import RelatelClient, Tenant, parsed_json
 from .errors import ToolError, missing_hint
+from .request import UpstreamRequest
 
 PROBES = {  # requirement -> the read whose 403 says the company lacks it
     "m2m": "/api/v2/m2m/subscriptions",

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import RelatelClient, Tenant, UpstreamRequest, parsed_json
+from .client import RelatelClient, Tenant, parsed_json
 from .errors import ToolError
+from .request import UpstreamRequest
 from .store import Store, StoreUnavailable
 
 

@@ -26,8 +26,8 @@ from urllib.parse import quote
 import mcp.types as types
 
 from . import contract
-from .client import UpstreamRequest
 from .models import MODELS, Args
+from .request import UpstreamRequest
 
 Kind = Literal["read", "write", "destructive", "costly"]
 KINDS: tuple[Kind, ...] = ("read", "write", "destructive", "costly")

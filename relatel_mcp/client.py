@@ -25,6 +25,7 @@ import httpx2
 from . import __version__
 from .errors import ToolError, from_transport, retry_after_seconds
 from .ratelimit import RateLimiter
+from .request import UpstreamRequest
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -39,24 +40,6 @@ class Tenant:
     def id(self) -> str:
         """A stable pseudonym for budgets and the audit log: never the token itself."""
         return hashlib.sha256(b"relatel-mcp tenant:" + self.token.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class UpstreamRequest:
-    """Exactly what is sent: method, path, query pairs (repeated keys for lists) and JSON body."""
-
-    method: str
-    path: str
-    params: tuple[tuple[str, str], ...] = ()
-    json: Any = None
-
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"method": self.method, "path": self.path}
-        if self.params:
-            described["query"] = [list(pair) for pair in self.params]
-        if self.json is not None:
-            described["body"] = self.json
-        return described
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from pydantic import ValidationError
 from . import errors, logs
 from .accounts import Accounts, token_key
 from .catalog import DETAIL, DETAILS, Operation
-from .client import RelatelClient, Tenant, UpstreamRequest
+from .client import RelatelClient, Tenant
 from .errors import ToolError
 from .models import Args
 from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
+from .request import UpstreamRequest
 from .results import compact_json, json_body, shape
 from .store import StoreUnavailable
 

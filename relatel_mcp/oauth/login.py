@@ -27,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..client import RelatelClient, Tenant, UpstreamRequest, parsed_json
+from ..client import RelatelClient, Tenant, parsed_json
 from ..errors import StartUpError, ToolError
 from ..pages import page
+from ..request import UpstreamRequest
 from ..serving import UvicornServer
 from ..store import private_directory, private_file
 from .relatel import DEFAULT_REDIRECT_URI, RelatelApp, RelatelRefused

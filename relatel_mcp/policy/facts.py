@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import catalog, phones
-from ..client import UpstreamRequest
 from ..errors import ToolError
 from ..models import Args
+from ..request import UpstreamRequest
 from ..sanitize import clean_data, quoted, verbatim
 from ..sms import sms_segments
 from .seal import digest
