@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import pages
-from .store import Page, Store, StoreUnavailable
+from .store import ApprovalPage, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from .serving import UvicornServer
@@ -51,18 +51,18 @@ class Approvals:
         self._answered: dict[str, anyio.Event] = {}
         self._changed: anyio.Event | None = None
 
-    async def open(self, question: str, tool: str, ttl: float) -> Page:
-        page = Page(secrets.token_urlsafe(32), question, tool, time.time() + ttl)
+    async def open(self, question: str, tool: str, ttl: float) -> ApprovalPage:
+        page = ApprovalPage(secrets.token_urlsafe(32), question, tool, time.time() + ttl)
         await self.store.open_page(page)
         self._mine[page.id] = page.expires
         self._answered[page.id] = anyio.Event()
         return page
 
-    async def get(self, page_id: str) -> Page | None:
+    async def get(self, page_id: str) -> ApprovalPage | None:
         """The page while it lives (decided or not); None once expired, closed or never opened."""
         return await self.store.page(page_id)
 
-    async def wait(self, page: Page) -> str | None:
+    async def wait(self, page: ApprovalPage) -> str | None:
         """The decision, or None if the page expires (or is closed) first."""
         while (left := page.expires - time.time()) > 0:
             current = await self.store.page(page.id)
@@ -75,7 +75,7 @@ class Approvals:
                 await answered.wait()
         return None
 
-    async def close(self, page: Page) -> None:
+    async def close(self, page: ApprovalPage) -> None:
         self._mine.pop(page.id, None)
         self._answered.pop(page.id, None)
         self._notify()
@@ -140,7 +140,7 @@ class Approvals:
         return pages.page(200, done, f"<p>{done}. You can close this page and return to your assistant.</p>")
 
 
-def _form(page: Page) -> str:
+def _form(page: ApprovalPage) -> str:
     lines = "".join(f"<p>{html.escape(line)}</p>" for line in page.question.splitlines())
     minutes = max(1, round((page.expires - time.time()) / 60))
     return (
@@ -163,7 +163,7 @@ class PagesAt:
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
 
-    async def url(self, page: Page) -> str:
+    async def url(self, page: ApprovalPage) -> str:
         return f"{self.base}{PAGE_PATH}{page.id}"
 
 
@@ -175,7 +175,7 @@ class LoopbackPages:
         self._server: UvicornServer | None = None
         self._lock = anyio.Lock()
 
-    async def url(self, page: Page) -> str:
+    async def url(self, page: ApprovalPage) -> str:
         async with self._lock:
             if self._server is None:
                 from .serving import UvicornServer  # only once a question is asked over stdio

@@ -88,7 +88,7 @@ def without_nulls(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Page:
+class Paging:
     """How to ask for the next page: `param` = the last item's `field` + `step`."""
 
     param: str
@@ -109,7 +109,7 @@ class Operation:
     requires: tuple[str, ...] = ()
     body: str | None = None
     list_key: str | None = None
-    page: Page | None = None
+    page: Paging | None = None
     verify: str | None = None  # the read tool that shows whether a call whose answer was lost happened
     media: str | None = None
     response: dict[str, Any] | None = field(default=None, repr=False)
@@ -457,7 +457,7 @@ def _operation(index: int, entry: Any, cuts: dict[str, Cut]) -> Operation:
     requires = tuple(entry.get("requires", ()))
     if unknown_req := set(requires) - REQUIREMENTS.keys():
         raise fail(f"unknown requirements {sorted(unknown_req)}")
-    page = Page(**entry["page"]) if "page" in entry else None
+    page = Paging(**entry["page"]) if "page" in entry else None
     response = spec.get("response")
     # Only reads have a concise form: what a write answers is what it did, in full.
     cut = _cut_for(response, cuts) if response and entry["kind"] == "read" else None

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from relatel_mcp.store import Page, Store, StoreUnavailable, open_store
+from relatel_mcp.store import ApprovalPage, Store, StoreUnavailable, open_store
 from relatel_mcp.store.schema import POSTGRES, SQLITE
 
 from .services import Postgres
@@ -212,8 +212,8 @@ async def test_oauth_clients_from_before_the_registration_limits_are_kept(kind, 
 
 async def test_an_approval_page_is_answered_once_and_only_while_it_lives(backend):
     async with replicas(backend, 2) as (a, b):
-        await a.open_page(Page("p1", "Call +45 28 11 44 77?", "initiate_call", time.time() + 60))
-        await a.open_page(Page("old", "?", "initiate_call", time.time() - 1))
+        await a.open_page(ApprovalPage("p1", "Call +45 28 11 44 77?", "initiate_call", time.time() + 60))
+        await a.open_page(ApprovalPage("old", "?", "initiate_call", time.time() - 1))
         assert (await b.page("p1")).decision is None and await b.page("old") is None
         assert await b.decide("p1", "approve") and not await a.decide("p1", "decline")
         assert (await a.page("p1")).decision == "approve" and not await a.decide("old", "approve")

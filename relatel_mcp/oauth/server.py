@@ -69,7 +69,8 @@ _LOGIN_COOKIE = "relatel_mcp_login"  # the browser that allowed, back at the cal
 _GONE = "This request has expired or was already answered; start again from your MCP client."
 
 
-def digest(secret: str) -> str:
+def hashed(secret: str) -> str:
+    """How a secret of the flow is kept: its SHA-256, never the secret itself."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -169,7 +170,7 @@ class OAuthServer:
             "resource": self.resource,
         }
         await self.store.put_secret(
-            "consent", digest(request_id), json.dumps(pending), time.time() + CONSENT_SECONDS
+            "consent", hashed(request_id), json.dumps(pending), time.time() + CONSENT_SECONDS
         )
         return f"{self.public_url}{CONSENT_PATH}?request={request_id}"
 
@@ -190,15 +191,15 @@ class OAuthServer:
         cookie, nonce = request.cookies.get(self._consent_cookie, ""), str(form.get("nonce", ""))
         if not _from_origin(request, self.origin) or not self.nonces.valid(nonce, request_id, cookie):
             return _page(403, "Not from this page", "<p>Answer on the page relatel-mcp showed you.</p>")
-        taken = await self.store.take_secret("consent", digest(request_id))
+        taken = await self.store.take_secret("consent", hashed(request_id))
         pending = json.loads(taken[0]) if taken else {}
         if not self._ours(pending):
             return _page(400, "Nothing to approve", f"<p>{_GONE}</p>")
         if form.get("decision") != "allow":
             return _back(pending, error="access_denied")
         relatel_state, browser = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        bound = json.dumps({**pending, "browser": digest(browser)})
-        await self.store.put_secret("relatel", digest(relatel_state), bound, time.time() + CONSENT_SECONDS)
+        bound = json.dumps({**pending, "browser": hashed(browser)})
+        await self.store.put_secret("relatel", hashed(relatel_state), bound, time.time() + CONSENT_SECONDS)
         onward = RedirectResponse(
             self.relatel.authorize_url(f"{self.public_url}{CALLBACK_PATH}", relatel_state), status_code=302
         )
@@ -207,7 +208,7 @@ class OAuthServer:
         return onward
 
     async def _consent_page(self, request_id: str) -> Response:
-        found = await self.store.secret("consent", digest(request_id))
+        found = await self.store.secret("consent", hashed(request_id))
         pending = json.loads(found[0]) if found and not found[2] else {}
         client = await self.get_client(pending["client_id"]) if self._ours(pending) else None
         if client is None:  # expired, or another server's request
@@ -242,12 +243,12 @@ class OAuthServer:
         Only in the browser that allowed on our consent page (its cookie, set with the redirect to
         Relatel): otherwise whoever consented for their own client could send the Relatel link to
         someone else and receive a code for that person's account (a confused deputy)."""
-        taken = await self.store.take_secret("relatel", digest(request.query_params.get("state", "")))
+        taken = await self.store.take_secret("relatel", hashed(request.query_params.get("state", "")))
         pending = json.loads(taken[0]) if taken else {}
         if not self._ours(pending):
             return _page(400, "Unknown or expired login", "<p>Start again from your MCP client.</p>")
         browser = pending.pop("browser", "")  # none (a login begun before this check): refused
-        if not secrets.compare_digest(digest(request.cookies.get(self._login_cookie, "")), browser):
+        if not secrets.compare_digest(hashed(request.cookies.get(self._login_cookie, "")), browser):
             return _page(
                 403,
                 "Not the browser that allowed this",
@@ -269,7 +270,7 @@ class OAuthServer:
         ours = secrets.token_urlsafe(32)
         expires = time.time() + CODE_SECONDS
         issued = {**pending, "account": account, "expires": expires}
-        await self.store.put_secret("code", digest(ours), json.dumps(issued), expires, grant_id)
+        await self.store.put_secret("code", hashed(ours), json.dumps(issued), expires, grant_id)
         return _back(pending, code=ours)
 
     async def load_authorization_code(self, client: OAuthClientInformationFull, authorization_code: str) -> AuthorizationCode | None:  # fmt: skip
@@ -290,7 +291,7 @@ class OAuthServer:
         )
 
     async def exchange_authorization_code(self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode) -> OAuthToken:  # fmt: skip
-        taken = await self.store.take_secret("code", digest(authorization_code.code))
+        taken = await self.store.take_secret("code", hashed(authorization_code.code))
         if taken is None or taken[1] is None:
             raise TokenError("invalid_grant", "authorization code already used")
         return await self._issue(taken[1], json.loads(taken[0]))
@@ -306,7 +307,7 @@ class OAuthServer:
                             resource=data["resource"], subject=data["account"])  # fmt: skip
 
     async def exchange_refresh_token(self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]) -> OAuthToken:  # fmt: skip
-        taken = await self.store.take_secret("refresh", digest(refresh_token.token))  # it rotates
+        taken = await self.store.take_secret("refresh", hashed(refresh_token.token))  # it rotates
         if taken is None or taken[1] is None or await self.store.grant(taken[1]) is None:
             raise TokenError("invalid_grant", "refresh token already used or revoked")
         return await self._issue(taken[1], {**json.loads(taken[0]), "scopes": scopes})
@@ -353,7 +354,7 @@ class OAuthServer:
     async def _alive(self, kind: str, secret: str) -> tuple[dict[str, Any], str] | None:
         """A live, unused secret of this kind, issued for this server, and its grant. A used code or
         refresh token shown again means it leaked: the grant ends (OAuth 2.1 §4.1.3, §4.3.1)."""
-        found = await self.store.secret(kind, digest(secret))
+        found = await self.store.secret(kind, hashed(secret))
         if found is None or found[1] is None:
             return None
         data, grant_id, used = json.loads(found[0]), found[1], found[2]
@@ -371,10 +372,10 @@ class OAuthServer:
         access, refresh = "rmcp_at_" + secrets.token_urlsafe(32), "rmcp_rt_" + secrets.token_urlsafe(32)
         now = time.time()
         kept = {k: data[k] for k in ("client_id", "scopes", "account", "resource")}
-        await self.store.put_secret("access", digest(access), json.dumps({**kept, "expires": now + ACCESS_SECONDS}),
+        await self.store.put_secret("access", hashed(access), json.dumps({**kept, "expires": now + ACCESS_SECONDS}),
                                     now + ACCESS_SECONDS, grant_id)  # fmt: skip
         await self.store.put_secret(
-            "refresh", digest(refresh), json.dumps(kept), now + REFRESH_SECONDS, grant_id
+            "refresh", hashed(refresh), json.dumps(kept), now + REFRESH_SECONDS, grant_id
         )
         return OAuthToken(access_token=access, token_type="Bearer", expires_in=ACCESS_SECONDS,
                           refresh_token=refresh, scope=" ".join(data["scopes"]) or None)  # fmt: skip

@@ -50,7 +50,7 @@ from ..approval import Approvals
 from ..catalog import Operation
 from ..errors import ToolError
 from ..models import Args
-from ..store import Page, Store
+from ..store import ApprovalPage, Store
 from .facts import Facts, Reader, resolve
 from .seal import Sealer, digest
 from .settings import Policy
@@ -68,7 +68,7 @@ ElicitUrl = Callable[[str, str, str], Awaitable[types.ElicitResult]]  # message,
 class PageHost(Protocol):
     """Where an approval page can be reached by the human's browser."""
 
-    async def url(self, page: Page) -> str: ...
+    async def url(self, page: ApprovalPage) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ class Gate:
             if channel.completed is not None:
                 await channel.completed(elicitation)
 
-    async def _decision(self, page: Page) -> None:
+    async def _decision(self, page: ApprovalPage) -> None:
         decision = await self.approvals.wait(page)
         if decision is None:
             raise ToolError("declined", "The approval page was not answered in time; nothing was sent.")
@@ -402,7 +402,7 @@ class Gate:
         )
 
 
-async def _page_url(channel: Channel, page: Page) -> str:
+async def _page_url(channel: Channel, page: ApprovalPage) -> str:
     assert channel.pages is not None
     return await channel.pages.url(page)
 

@@ -35,7 +35,7 @@ class StoreUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class Page:
+class ApprovalPage:
     """An approval page as stored: the question it shows, and the human's decision once made."""
 
     id: str
@@ -101,19 +101,19 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ approval pages
 
-    async def open_page(self, page: Page) -> None:
+    async def open_page(self, page: ApprovalPage) -> None:
         await self._one("DELETE FROM approval WHERE expires < ? RETURNING id", time.time() - 3600)
         await self._one(
             "INSERT INTO approval (id, question, tool, expires) VALUES (?, ?, ?, ?) RETURNING id",
             page.id, page.question, page.tool, page.expires,
         )  # fmt: skip
 
-    async def page(self, page_id: str) -> Page | None:
+    async def page(self, page_id: str) -> ApprovalPage | None:
         row = await self._one(
             "SELECT id, question, tool, expires, decision FROM approval WHERE id=? AND expires >= ?",
             page_id, time.time(),
         )  # fmt: skip
-        return Page(*row) if row else None
+        return ApprovalPage(*row) if row else None
 
     async def decide(self, page_id: str, decision: str) -> bool:
         """Record the human's answer, once, while the page lives."""
