@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 
@@ -38,9 +39,9 @@ def contract_operations(openapi: dict) -> dict[str, tuple[str, str]]:
 def test_every_contract_operation_is_exactly_one_tool(openapi):
     ops = contract_operations(openapi)
     tools = catalog.load()
-    assert len(ops) == 53
+    assert len(ops) == len(tools)
     assert sorted(op.operation for op in tools) == sorted(ops)
-    assert len({op.name for op in tools}) == 53
+    assert len({op.name for op in tools}) == len(tools)
 
 
 def test_tools_use_the_contracts_method_and_path(openapi):
@@ -50,12 +51,12 @@ def test_tools_use_the_contracts_method_and_path(openapi):
 
 def test_shipped_contract_extract_is_up_to_date(openapi):
     shipped = json.loads((ROOT / "relatel_mcp" / "contract.json").read_text(encoding="utf-8"))
-    assert shipped == contract.extract(openapi), "run: python -m relatel_mcp.contract contract/openapi.yaml"
+    assert shipped == contract.extract(openapi), "run: .venv/bin/python scripts/regenerate.py"
 
 
 def test_shipped_catalogue_is_tools_yaml_as_json(document):
     shipped = json.loads((ROOT / "relatel_mcp" / "tools.json").read_text(encoding="utf-8"))
-    assert shipped == document, "run: python -m relatel_mcp.catalog"
+    assert shipped == document, "run: .venv/bin/python scripts/regenerate.py"
 
 
 def test_every_tool_sets_all_four_hints_from_its_kind():
@@ -252,4 +253,29 @@ def test_readme_tool_table_is_generated_from_the_catalogue():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- tools:start -->\n")[1].split("\n<!-- tools:end -->")[0]
-    assert table.splitlines() == tools_markdown(), "regenerate: relatel-mcp tools --markdown"
+    assert table.splitlines() == tools_markdown(), "run: .venv/bin/python scripts/regenerate.py"
+
+
+def test_a_gated_tool_the_gate_cannot_describe_stops_the_server_at_start_up(document, monkeypatch, tmp_path):
+    """A costly or destructive tool needs a resolver in policy/facts.py; without one the server
+    refuses to start, naming the tool, rather than failing when the tool is first called."""
+    from relatel_mcp.policy import facts
+    from relatel_mcp.server import services
+
+    from .support import settings_for
+
+    entry = next(e for e in document["tools"] if e["name"] == "create_contact_comment")
+    entry["kind"] = "costly"  # a new paid operation, its facts resolver forgotten
+    broken = catalog.parse(document)
+    with pytest.raises(CatalogError, match=r"create_contact_comment is costly or destructive .* no resolver"):
+        facts.check_resolvers(broken)
+    facts.check_resolvers(catalog.load())  # the shipped catalogue: every gated tool described
+
+    monkeypatch.setattr(catalog, "load", lambda: broken)
+
+    async def start() -> None:
+        async with services(settings_for("http://127.0.0.1:9", state_dir=tmp_path)):
+            pass
+
+    with pytest.raises(CatalogError, match="create_contact_comment"):
+        anyio.run(start)

@@ -19,7 +19,7 @@ may be someone who joined after the question).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -391,3 +391,14 @@ RESOLVERS: dict[str, Callable[[Any, Reader, Prices], Awaitable[_Draft]]] = {
     "deleteEmployee": _delete_employee,
     "leaveEmployeeGroup": _leave_group,
 }
+
+
+def check_resolvers(operations: Iterable[catalog.Operation]) -> None:
+    """At start-up: every costly and destructive tool has a resolver here, or the gate could not
+    say what it would do (it would fail only when the tool is called)."""
+    if missing := [op.name for op in operations if op.gated and op.operation not in RESOLVERS]:
+        raise catalog.CatalogError(
+            f"tools.yaml: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} costly or destructive "
+            "but relatel_mcp/policy/facts.py has no resolver for the operation (RESOLVERS): the gate "
+            "could not tell a human what it would do"
+        )
