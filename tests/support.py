@@ -22,6 +22,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from relatel_mcp import catalog
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
 from relatel_mcp.server import build_server, services
@@ -35,6 +36,30 @@ from .stores import STORES
 MODES = ["legacy", "auto"]
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))  # the installed command, run as a subprocess
 ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
+
+
+# ------------------------------------------------------------------------------ the catalogue, counted
+# Tool counts in tests derive from here, never by hand: a new operation changes them all at once.
+
+ALL = catalog.load()  # every operation, one tool each, in the catalogue's order
+
+
+def offered_names(*lacking: str, human: bool = True) -> frozenset[str]:
+    """The tools a client is offered under the default policy, as relatel_mcp.server.offered
+    decides: a gated (costly or destructive) tool only where the client can ask its user (`human`:
+    MCP elicitation, an app's approve), and none that requires what the account is `lacking`
+    ("admin", "switch", "switch_premium", "m2m": access.py)."""
+    return frozenset(op.name for op in ALL if (human or not op.gated) and not set(op.requires) & set(lacking))
+
+
+def offered_count(*lacking: str, human: bool = True) -> int:
+    """How many tools `offered_names` lists."""
+    return len(offered_names(*lacking, human=human))
+
+
+TOOL_COUNT = len(ALL)  # every tool: listed to a client that can ask its user, or with --all-tools
+GATED_COUNT = sum(op.gated for op in ALL)  # costly or destructive: a human's yes by default
+COUNT_WITHOUT_HUMAN = offered_count(human=False)  # to a client that cannot ask its user
 
 
 def settings_for(base_url: str, *, token: str | None = HYGIENE_TOKEN, policy: Policy | None = None,

@@ -1,11 +1,11 @@
 """Only the tools this account can use: a non-admin employee and a company without Switch Premium
 and the M2M agreement are offered fewer tools, over stdio, in process (both eras) and per tenant
-over HTTP; `--all-tools` lists all 53; a call to a hidden tool says what is missing and sends
+over HTTP; `--all-tools` lists every tool; a call to a hidden tool says what is missing and sends
 nothing. Against the sandbox's demo accounts:
 
     sandbox-admin     Mette, admin; Switch Premium, M2M agreement   every tool
-    sandbox-employee  Jonas, not admin, same company                 not the 5 admin-only tools
-    sandbox-starter   Lars, admin; Switch Starter, no M2M            not the 4 Switch Premium and 8 M2M tools
+    sandbox-employee  Jonas, not admin, same company                 not the admin-only tools
+    sandbox-starter   Lars, admin; Switch Starter, no M2M            not the Switch Premium and M2M tools
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from mcp import Client, StdioServerParameters
 from relatel_mcp import catalog
 from relatel_mcp.transports import HttpOptions
 
-from .support import EXE, MODES, answering, connect, env, error_of, http_transport, serve_http, settings_for
+from .support import (
+    EXE,
+    MODES,
+    TOOL_COUNT,
+    answering,
+    connect,
+    env,
+    error_of,
+    http_transport,
+    serve_http,
+    settings_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -33,8 +44,15 @@ PROBES = ["/api/v2/m2m/subscriptions", "/api/v2/receptions", "/api/v2/receptions
 
 
 def test_the_demo_accounts_lack_what_the_catalogue_says():
-    assert len(ADMIN) == 5 and "create_employee" in ADMIN
-    assert len(PLAN_AND_M2M) == 12 and {"send_employee_sms", "order_m2m_activation"} <= PLAN_AND_M2M
+    assert {
+        "create_employee", "update_employee", "delete_employee", "create_employee_group", "update_employee_group",
+    } == ADMIN  # fmt: skip
+    assert {
+        "send_employee_sms", "send_employee_group_sms", "get_reception_statistics", "get_reception_call_status",
+        "list_m2m_subscriptions", "get_m2m_subscription", "update_m2m_subscription", "get_m2m_consumption",
+        "order_m2m_activation", "order_m2m_cancellation", "order_m2m_product_change",
+        "order_subscription_cancellation",
+    } == PLAN_AND_M2M  # fmt: skip
 
 
 def listed(tools) -> set[str]:
@@ -76,7 +94,7 @@ async def test_all_tools_lists_everything_and_relatel_still_refuses(sandbox, mod
                        elicitation_callback=answering("decline")) as session:  # fmt: skip
         tools = (await session.list_tools()).tools
         refused = error_of(await session.call_tool("list_m2m_subscriptions", {}))
-    assert len(tools) == 53
+    assert len(tools) == TOOL_COUNT
     assert refused["code"] == "forbidden" and refused["status"] == 403  # Relatel's own answer
     assert "M2M agreement required" in refused["message"]
     assert [r["path"] for r in sandbox.requests()] == ["/api/v2/m2m/subscriptions"]  # nothing asked first
@@ -106,7 +124,7 @@ async def test_all_tools_from_the_environment(sandbox):
         env=env(RELATEL_TOKEN="sandbox-starter", RELATEL_BASE_URL=sandbox.url, RELATEL_MCP_ALL_TOOLS="1"),
     )
     async with Client(params, mode="legacy", elicitation_callback=answering("decline")) as session:
-        assert len((await session.list_tools()).tools) == 53
+        assert len((await session.list_tools()).tools) == TOOL_COUNT
     assert sandbox.requests() == []  # nothing asked about the account
 
 

@@ -24,7 +24,7 @@ from openai import AsyncOpenAI
 from relatel_mcp import Toolkit
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
-from .support import sent, toolkit_for
+from .support import TOOL_COUNT, sent, toolkit_for
 
 pytestmark = pytest.mark.anyio
 
@@ -228,4 +228,4 @@ def test_the_examples_import_and_their_tool_lists_build(sandbox, monkeypatch, tm
     for name, listed in (("openai_chat", Toolkit.openai_tools), ("anthropic_chat", Toolkit.anthropic_tools)):
         module = example(name)
         toolkit = Toolkit.from_env(approve=module.approve)
-        assert len(listed(toolkit)) == 53 and callable(module.main)
+        assert len(listed(toolkit)) == TOOL_COUNT and callable(module.main)

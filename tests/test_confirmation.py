@@ -29,6 +29,7 @@ from .support import (
     ALLOW,
     EXE,
     MODES,
+    TOOL_COUNT,
     answering,
     approving,
     audit_log,
@@ -177,7 +178,8 @@ async def test_the_instructions_say_how_an_operator_enables_gated_tools(sandbox)
 async def test_a_client_that_can_ask_its_user_is_offered_every_tool(sandbox, mode):
     async with connect(sandbox.url, mode=mode, elicitation_callback=answering("decline")) as session:
         tools = (await session.list_tools()).tools
-    assert len(tools) == 53 and all("confirmation_token" not in t.input_schema["properties"] for t in tools)
+    assert len(tools) == TOOL_COUNT
+    assert all("confirmation_token" not in t.input_schema["properties"] for t in tools)
 
 
 # ------------------------------------------------------------------ preview tokens (opt-in)
@@ -456,7 +458,7 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
-    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), all 53 tools listed to a
+    """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), every tool listed to a
     real MCP client over stdio that can ask its user."""
     params = StdioServerParameters(
         command=EXE, env=env(RELATEL_TOKEN="sandbox-admin", RELATEL_BASE_URL=sandbox.url)
@@ -468,7 +470,7 @@ async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
         ]
     view = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in tools]
     size = lambda value: len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())  # noqa: E731
-    assert len(tools) == 53 and size(view) <= 16_000 and size(tools) <= 30_000
+    assert len(tools) == TOOL_COUNT and size(view) <= 16_000 and size(tools) <= 30_000
 
 
 async def test_a_made_up_elicitation_answer_without_the_servers_request_state_sends_nothing(sandbox):

@@ -24,7 +24,7 @@ from relatel_mcp.function_calling import CLEAR, CLEAR_SCHEMA, NULL, STRICT_FORMA
 from relatel_mcp.policy import Policy
 from relatel_mcp.server import described_tools, offered
 
-from .support import answering, connect
+from .support import COUNT_WITHOUT_HUMAN, TOOL_COUNT, answering, connect
 
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))
 OPERATIONS = {op.name: op for op in catalog.load()}
@@ -77,7 +77,7 @@ async def test_export_mcp_is_the_tools_list_a_client_gets(sandbox, capsys, human
         ]
     exported = export(capsys, "--format", "mcp", *(["--with-approval"] if human else []))
     assert exported == listed
-    assert len(listed) == (53 if human else 41)
+    assert len(listed) == (TOOL_COUNT if human else COUNT_WITHOUT_HUMAN)
 
 
 @pytest.mark.anyio

@@ -20,7 +20,7 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.transports import HttpOptions
 
 from .hygiene import HYGIENE_TOKEN
-from .support import answering, error_of, http_transport, serve_http, settings_for, sse_transport
+from .support import TOOL_COUNT, answering, error_of, http_transport, serve_http, settings_for, sse_transport
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +89,7 @@ async def test_api_key_mode_over_legacy_sse(sandbox, api_key_server):
     async with Client(sse_transport(api_key_server, KEYS[0]), elicitation_callback=answering("decline")) as s:
         tools = (await s.list_tools()).tools
         result = await s.call_tool("list_employee_groups", {})
-    assert len(tools) == 53 and len(result.structured_content["employee_groups"]) == 2
+    assert len(tools) == TOOL_COUNT and len(result.structured_content["employee_groups"]) == 2
 
 
 async def test_passthrough_refuses_tokens_relatel_refuses_before_any_tool_runs(sandbox, passthrough_server):

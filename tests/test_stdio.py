@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from .support import EXE, approving, env, url_only
+from .support import EXE, GATED_COUNT, TOOL_COUNT, approving, env, url_only
 
 CALL = ("initiate_call", {"to_number": "+45 28 11 44 77"})
 
@@ -28,7 +28,7 @@ async def test_stdio_subprocess_serves_the_catalogue_and_calls_upstream(sandbox)
     async with Client(params, mode="legacy") as session:
         tools = (await session.list_tools()).tools
         result = await session.call_tool("list_employees", {})
-    assert len(tools) == 41  # the 12 gated tools need a client that can ask its user
+    assert len(tools) == TOOL_COUNT - GATED_COUNT  # the gated tools need a client that can ask its user
     assert not result.is_error and len(result.structured_content["employees"]) == 5
     # what the account can use, read once at start-up (test_access.py), and the call
     assert [r["path"] for r in sandbox.requests()][-1] == "/api/v2/employees"
@@ -90,7 +90,7 @@ def test_missing_token_is_a_clear_message_not_a_traceback():
 def test_tools_prints_the_catalogue():
     done = subprocess.run([EXE, "tools"], env=env(), capture_output=True, text=True, timeout=30)
     lines = done.stdout.splitlines()
-    assert done.returncode == 0 and len(lines) == 53
+    assert done.returncode == 0 and len(lines) == TOOL_COUNT
     call = next(line.split() for line in lines if line.startswith("initiate_call "))
     assert call == ["initiate_call", "costly", "calls", "POST", "/api/v2/switch/dial"]
 

@@ -22,7 +22,17 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
-from .support import ALLOW, Human, answering, connect, decisions, sent, toolkit_for
+from .support import (
+    ALLOW,
+    COUNT_WITHOUT_HUMAN,
+    TOOL_COUNT,
+    Human,
+    answering,
+    connect,
+    decisions,
+    sent,
+    toolkit_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +66,7 @@ async def test_the_lists_are_the_export_with_and_without_a_human(sandbox, capsys
         ):
             main(["export", "--format", format, *flags])
             assert listed == json.loads(capsys.readouterr().out)
-        assert len(toolkit.openai_tools()) == (53 if approve else 41)
+        assert len(toolkit.openai_tools()) == (TOOL_COUNT if approve else COUNT_WITHOUT_HUMAN)
 
 
 async def test_the_voicemail_recording_comes_back_as_json_able_audio(sandbox):
