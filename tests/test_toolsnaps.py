@@ -2,7 +2,7 @@
 receives it (name, description, input and output schema, annotations). Any change to what a model
 sees fails here until the snapshots are regenerated on purpose, so it shows in review:
 
-    UPDATE_TOOLSNAPS=1 .venv/bin/python -m pytest tests/test_toolsnaps.py
+    .venv/bin/python scripts/regenerate.py    (this file, run with UPDATE_TOOLSNAPS=1, among the rest)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import answering, connect
+from .support import TOOL_COUNT, answering, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +30,7 @@ async def test_every_tool_matches_its_snapshot():
     async with connect("http://127.0.0.1:9", all_tools=True, elicitation_callback=answering("decline")) as s:
         tools = (await s.list_tools()).tools
     received = {t.name: snap(t.model_dump(mode="json", by_alias=True, exclude_none=True)) for t in tools}
-    assert len(received) == 53
+    assert len(received) == TOOL_COUNT
     if UPDATE:
         SNAPS.mkdir(exist_ok=True)
         for stale in set(p.stem for p in SNAPS.glob("*.json")) - received.keys():
@@ -38,7 +38,7 @@ async def test_every_tool_matches_its_snapshot():
         for name, text in received.items():
             (SNAPS / f"{name}.json").write_text(text, encoding="utf-8")
     stored = {p.stem: p.read_text(encoding="utf-8") for p in SNAPS.glob("*.json")}
-    hint = "a tool definition changed: review it, then UPDATE_TOOLSNAPS=1 to accept"
+    hint = "a tool definition changed: review it, then run .venv/bin/python scripts/regenerate.py"
     assert sorted(stored) == sorted(received), hint
     for name, text in received.items():
         assert text == stored[name], f"{name}: {hint}"
