@@ -401,6 +401,8 @@ async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -
 def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) -> HttpOptions:
     """The app this server is at Relatel (the sandbox's own with --sandbox), and on loopback a
     public URL that defaults to the server's own address."""
+    client_id: str | None
+    client_secret: str | None
     if sandbox:
         from .sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 

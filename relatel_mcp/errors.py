@@ -199,8 +199,9 @@ def _upstream_message(response: httpx2.Response) -> tuple[str, dict[str, list[st
         return "", {}
     if not isinstance(body, dict):
         return "", {}
-    message = body.get("message") if isinstance(body.get("message"), str) else ""
-    errors = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+    given_message, given_errors = body.get("message"), body.get("errors")
+    message = given_message if isinstance(given_message, str) else ""
+    errors = given_errors if isinstance(given_errors, dict) else {}
     fields = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in errors.items()}
     return message[:300], fields
 

@@ -170,7 +170,7 @@ def fit(op: Operation, structured: dict[str, Any], max_bytes: int) -> dict[str, 
     if size(structured) <= max_bytes:
         return structured
     key, items = _items(structured)
-    if items:
+    if key is not None and items:  # (a list always has its key)
         kept = _most_items_that_fit(op, structured, key, items, max_bytes)
         structured = _with_items(op, structured, key, items, kept)
         if size(structured) <= max_bytes:
@@ -179,7 +179,7 @@ def fit(op: Operation, structured: dict[str, Any], max_bytes: int) -> dict[str, 
 
 
 def _with_items(
-    op: Operation, structured: dict[str, Any], key: str | None, items: list[Any], kept: int
+    op: Operation, structured: dict[str, Any], key: str, items: list[Any], kept: int
 ) -> dict[str, Any]:
     result = {**structured, key: items[:kept]}
     cursor = next_page(op, items[:kept])
@@ -198,7 +198,7 @@ def _with_items(
 
 
 def _most_items_that_fit(
-    op: Operation, structured: dict[str, Any], key: str | None, items: list[Any], max_bytes: int
+    op: Operation, structured: dict[str, Any], key: str, items: list[Any], max_bytes: int
 ) -> int:
     low, high = 0, len(items) - 1  # at least one item goes; all of them did not fit
     while low < high:

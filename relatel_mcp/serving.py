@@ -26,9 +26,9 @@ from typing import Any
 
 import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import StartUpError
+from .internals import H11Protocol
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class ConnectionLimits:
 
 
 def guarded(limits: ConnectionLimits) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol with connection caps and request read deadlines."""
+    """uvicorn's h11 protocol with connection caps and request read deadlines (what of uvicorn's
+    internals this relies upon: internals.py)."""
     open_from: Counter[str] = Counter()
 
     class Guarded(H11Protocol):
@@ -50,14 +51,16 @@ def guarded(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         _deadline: asyncio.TimerHandle | None = None
         _phase: Any = None
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        # A stream server's protocol is always handed an asyncio.Transport; H11Protocol narrows the
+        # argument from BaseProtocol's BaseTransport just so (and ignores the same error).
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             client = str((transport.get_extra_info("peername") or ("unknown",))[0])
             if open_from.total() >= limits.total or open_from[client] >= limits.per_client:
-                transport.abort()  # type: ignore[attr-defined]
+                transport.abort()
                 return
             open_from[client] += 1
             self._from = client
-            super().connection_made(transport)  # type: ignore[arg-type]
+            super().connection_made(transport)
             self._watch()
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -171,7 +171,9 @@ class Toolkit:
         result = await self._run(op, given, self._ask_channel)
         if not isinstance(result, types.InputRequiredResult):
             return self._data(result)
-        question = result.input_requests[CONFIRM_KEY].params.message
+        request = (result.input_requests or {})[CONFIRM_KEY]
+        assert isinstance(request, types.ElicitRequest)  # the gate's question: a form, or a page to open
+        question = request.params.message
         sent = validate(op, {k: v for k, v in given.items() if k != TOKEN_ARGUMENT}).upstream_fields()
         return Pending(op, given, Confirmation(op.name, sent, question), result.request_state or "")
 

@@ -63,6 +63,7 @@ from .accounts import Accounts, Unavailable
 from .approval import PAGE_PATH, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
+from .internals import session_owners
 from .logs import AccessLog
 from .oauth.clients import RegistrationLimits
 from .oauth.endpoints import auth_routes
@@ -208,13 +209,16 @@ def _oauth_server(settings: Settings, services: Services, options: HttpOptions) 
 
 def _auth_settings(oauth: OAuthServer) -> AuthSettings:
     """The SDK's settings: its URL type keeps a path-less issuer without a trailing slash, as
-    RFC 8414 compares issuers exactly."""
-    return AuthSettings(
-        issuer_url=oauth.public_url,
-        resource_server_url=oauth.resource,
-        validate_token_resource=True,
-        client_registration_options=ClientRegistrationOptions(enabled=True),
-        revocation_options=RevocationOptions(enabled=True),
+    RFC 8414 compares issuers exactly. That is AuthSettings' own validation of the URLs as text
+    (`url_preserve_empty_path`): an AnyHttpUrl made here would end in "/", hence the mapping."""
+    return AuthSettings.model_validate(
+        {
+            "issuer_url": oauth.public_url,
+            "resource_server_url": oauth.resource,
+            "validate_token_resource": True,
+            "client_registration_options": ClientRegistrationOptions(enabled=True),
+            "revocation_options": RevocationOptions(enabled=True),
+        }
     )
 
 
@@ -457,8 +461,8 @@ class TenantSessionCap:
         await self.app(scope, receive, send)
 
     def _open(self, owner: tuple) -> int:
-        owners = self.manager._session_owners  # the SDK's session -> owner map; no public view exists
-        return sum(1 for each in owners.values() if tuple(each.values()) == owner)
+        owners = session_owners(self.manager)  # the SDK's own record (internals.py: no public view)
+        return sum(1 for each in owners if tuple(each.values()) == owner)
 
 
 def _owner(scope: Scope) -> tuple | None:

@@ -40,6 +40,7 @@ from mcp.server.auth.provider import (
     AuthorizationCode,
     AuthorizationParams,
     AuthorizeError,
+    IdentityAssertionParams,
     RefreshToken,
     TokenError,
     construct_redirect_uri,
@@ -332,6 +333,11 @@ class OAuthServer:
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         """RFC 7009: revoking either token ends the grant and every token issued under it."""
         await self.revoke(token.token, token.client_id)
+
+    async def exchange_identity_assertion(self, client: OAuthClientInformationFull, params: IdentityAssertionParams) -> OAuthToken:  # fmt: skip
+        """SEP-990's identity-assertion (jwt-bearer) grant: not offered (the SDK neither advertises
+        nor accepts it unless told to, and we never do), so refused like any other unknown grant."""
+        raise TokenError("unsupported_grant_type", "This server does not accept identity assertions.")
 
     async def revoke(self, token: str, client_id: str) -> None:
         """For an authenticated client, /revoke: end the grant of its own access or refresh token

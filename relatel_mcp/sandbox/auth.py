@@ -28,7 +28,8 @@ def request_token(headers: Any, query: dict[str, list[str]]) -> str | None:
     scheme, _, value = (headers.get("authorization") or "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return (query.get("access_token") or [None])[0]
+    tokens = query.get("access_token")
+    return tokens[0] if tokens else None
 
 
 def token_fingerprint(token: str | None) -> str | None:

@@ -547,7 +547,7 @@ def _call_times(row: tuple) -> tuple[datetime, datetime | None, datetime | None,
     answered = started + timedelta(seconds=ring) if status == "answered" else None
     if status in ("ringing", "new") or (status == "answered" and talk is None):
         return started, ringing, answered, None
-    if status == "answered":
+    if answered is not None:  # answered, and the talk is over
         return started, ringing, answered, answered + timedelta(seconds=talk)
     ended = started + timedelta(seconds=(ring or 14) + (20 if status == "voicemail" else 0))
     return started, ringing, None, ended

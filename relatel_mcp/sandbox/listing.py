@@ -142,7 +142,7 @@ def endpoint_number(ctx: Ctx, endpoint: str) -> str | None:
     if kind == "Reception" and raw.isdigit() and int(raw) in ctx.company.receptions:
         return ctx.company.receptions[int(raw)]["phone_number"]["number"]
     employee = ctx.company.employees.get(int(raw)) if kind == "Employee" and raw.isdigit() else None
-    return employee and employee["number"]
+    return None if employee is None else employee["number"]
 
 
 def voice_mail_number(ctx: Ctx, raw: str) -> Predicate:

@@ -57,14 +57,16 @@ def find_subscription(ctx: Ctx, fields: dict[str, Any]) -> Record:
     subs = ctx.company.m2m_subscriptions
     if "subscription_id" not in fields and "phone_number" not in fields:
         raise invalid({"subscription_id": ["can't be blank (give subscription_id or phone_number)"]})
-    by_id = subs.get(fields.get("subscription_id"))
+    by_id = subs.get(fields["subscription_id"]) if "subscription_id" in fields else None
     by_number = next((s for s in subs.values() if s["_phone_number"] == fields.get("phone_number")), None)
     for key, match in (("subscription_id", by_id), ("phone_number", by_number)):
         if key in fields and match is None:
             raise invalid({key: ["does not exist"]})
     if by_id and by_number and by_id is not by_number:
         raise invalid({"phone_number": ["does not belong to subscription_id"]})
-    return by_id or by_number
+    found = by_id or by_number
+    assert found is not None  # one of the two was given, and each one given exists
+    return found
 
 
 def activate(ctx: Ctx, fields: dict[str, Any], order_id: int) -> None:
