@@ -35,7 +35,21 @@ from .stores import STORES
 
 MODES = ["legacy", "auto"]
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))  # the installed command, run as a subprocess
-ALLOW = Policy(costly="allow", destructive="allow")  # no confirmation: for tests of the requests themselves
+ALLOW = Policy(costly="allow", destructive="allow")
+INITIALIZE = {  # a 2025-11-25 client's first request, as raw JSON-RPC
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+MCP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+}  # no confirmation: for tests of the requests themselves
 
 
 # ------------------------------------------------------------------------------ the catalogue, counted

@@ -20,22 +20,21 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.transports import HttpOptions
 
 from .hygiene import HYGIENE_TOKEN
-from .support import TOOL_COUNT, answering, error_of, http_transport, serve_http, settings_for, sse_transport
+from .support import (
+    INITIALIZE,
+    MCP_HEADERS,
+    TOOL_COUNT,
+    answering,
+    error_of,
+    http_transport,
+    serve_http,
+    settings_for,
+    sse_transport,
+)
 
 pytestmark = pytest.mark.anyio
 
 KEYS = ("key-one-0123456789abcdef", "key-two-0123456789abcdef")  # two, as during a rotation
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 ACCOUNT_READS = ("/api/v2/m2m/subscriptions", "/api/v2/receptions")  # what tools/list asks once per account
 
 

@@ -22,6 +22,8 @@ from uvicorn.server import ServerState
 from relatel_mcp.internals import H11Protocol, session_owners
 from relatel_mcp.serving import ConnectionLimits, guarded
 
+from .support import INITIALIZE, MCP_HEADERS
+
 pytestmark = pytest.mark.anyio
 
 # ------------------------------------------------------------------ uvicorn's H11Protocol
@@ -112,18 +114,6 @@ async def test_h11_protocol_attributes_and_request_states() -> None:
 
 # ------------------------------------------------------------------ the MCP SDK's _session_owners
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-
 
 async def test_session_owners_are_who_opened_each_session() -> None:
     """One entry per open session opened with a credential (none without), as the SDK's
@@ -141,17 +131,22 @@ async def test_session_owners_are_who_opened_each_session() -> None:
 
     transport = httpx2.ASGITransport(app=app)
     async with manager.run(), httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-        anonymous = await http.post("/mcp", json=INITIALIZE, headers=HEADERS)
+        anonymous = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
         assert anonymous.status_code == 200, anonymous.text
         assert session_owners(manager) == []
 
-        opened = await http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "x-as-user": "1"})
+        opened = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "x-as-user": "1"})
         assert opened.status_code == 200, opened.text
         assert session_owners(manager) == [authorization_context(user)]
         assert [tuple(each.values()) for each in session_owners(manager)] == [("client", "issuer", "someone")]
 
         session = opened.headers["mcp-session-id"]
-        ours = {**HEADERS, "x-as-user": "1", "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+        ours = {
+            **MCP_HEADERS,
+            "x-as-user": "1",
+            "mcp-session-id": session,
+            "mcp-protocol-version": "2025-11-25",
+        }
         closed = await http.delete("/mcp", headers=ours)
         assert closed.status_code == 200, closed.text
         assert session_owners(manager) == []
