@@ -149,7 +149,7 @@ class Pipeline:
                 except ToolError as error:
                     failure = await self._failed(op, error, tenant, part)
                     outcome = part.decision or "failed"
-                audit.decision = outcome
+                audit.decision, audit.status = outcome, part.status  # for the log line: the last send
             outcomes.append({"id": delivery.to["id"], "outcome": outcome})
         data = {"sent": sum(o["outcome"] == "sent" for o in outcomes), "recipients": outcomes}
         if failure is None:
