@@ -48,7 +48,6 @@ from relatel_mcp.sandbox import faults as fault_mod
 from relatel_mcp.sandbox import oauth
 from relatel_mcp.sandbox.context import Handler, api_endpoint, http_error
 from relatel_mcp.sandbox.control import CONTROL_ROUTES, RequestLog, control
-from relatel_mcp.sandbox.data import SandboxState
 from relatel_mcp.sandbox.listing import (
     CALLS,
     CHATS,
@@ -91,6 +90,7 @@ from relatel_mcp.sandbox.people import (
     update_employee_group,
 )
 from relatel_mcp.sandbox.render import call_json, contact_json, employee_json, group_json, plain_json
+from relatel_mcp.sandbox.state import SandboxState
 from relatel_mcp.sandbox.statistics import (
     get_reception_statistics,
     get_reception_status,
@@ -189,7 +189,10 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     routes += [Route(path, control(fn), methods=[method]) for path, method, fn in CONTROL_ROUTES]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLog, state=state), Middleware(fault_mod.FaultInjector, state=state)],
+        middleware=[
+            Middleware(RequestLog, state=state),
+            Middleware(fault_mod.FaultInjector, faults=state.faults),
+        ],
         exception_handlers={HTTPException: http_error},
     )
     app.state.sandbox = state

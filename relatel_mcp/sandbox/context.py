@@ -25,7 +25,8 @@ from relatel_mcp.sandbox.checks import (
     not_found,
     validate,
 )
-from relatel_mcp.sandbox.data import Company, Record, SandboxState
+from relatel_mcp.sandbox.data import Company, Record
+from relatel_mcp.sandbox.state import SandboxState
 
 
 @dataclass

@@ -18,7 +18,8 @@ from relatel_mcp.sandbox import oauth
 from relatel_mcp.sandbox.auth import DEMO_TOKENS, request_token, token_fingerprint
 from relatel_mcp.sandbox.checks import decode_json, error_response
 from relatel_mcp.sandbox.context import as_response
-from relatel_mcp.sandbox.data import Record, SandboxState
+from relatel_mcp.sandbox.data import Record
+from relatel_mcp.sandbox.state import SandboxState
 
 
 def control(handler: Callable[[Request, SandboxState], Any]) -> Callable:

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relatel_mcp.sandbox.data import SandboxState, error_body
+from relatel_mcp.sandbox.data import error_body
 
 RECORD_KEY = "relatel.sandbox.record"  # scope key under which the request log shares its record
 MAX_LATENCY = 60.0
@@ -174,16 +174,17 @@ async def apply_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive
 
 
 class FaultInjector:
-    """ASGI middleware applying the state's pending faults to matching /api/ requests."""
+    """ASGI middleware applying the pending faults (the state's list, kept across resets) to
+    matching /api/ requests."""
 
-    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+    def __init__(self, app: ASGIApp, faults: list[Fault]) -> None:
         self.app = app
-        self.state = state
+        self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = None
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
-            fault = take_fault(self.state.faults, scope["method"], scope["path"])
+            fault = take_fault(self.faults, scope["method"], scope["path"])
         if fault is None:
             return await self.app(scope, receive, send)
         record = scope.get(RECORD_KEY)

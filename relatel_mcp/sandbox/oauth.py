@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from relatel_mcp.pages import page
 from relatel_mcp.sandbox.auth import DEMO_TOKENS, IDENTITIES
-from relatel_mcp.sandbox.data import SandboxState
+from relatel_mcp.sandbox.state import SandboxState
 
 CLIENT_ID = "relatel-mcp-sandbox"
 CLIENT_SECRET = "sandbox-secret"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relatel_mcp.sandbox.app import create_app
-from relatel_mcp.sandbox.data import SandboxState
 from relatel_mcp.sandbox.faults import quiet_injected_drops
+from relatel_mcp.sandbox.state import SandboxState
 from relatel_mcp.serving import UvicornServer
 
 DEFAULT_PORT = 8765
