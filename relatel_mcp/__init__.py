@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 __all__ = ["Confirmation", "Toolkit", "__version__"]
 
 if TYPE_CHECKING:
-    from .toolkit import Confirmation, Toolkit
+    from .confirmation import Confirmation
+    from .toolkit import Toolkit
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from . import function_calling
 from .catalog import Operation
 from .client import Tenant
 from .config import Settings, load_settings
+from .confirmation import Confirmation, Pending
 from .errors import ToolError
 from .pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
 from .policy import Channel
@@ -47,26 +48,7 @@ Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one
 MAX_WAITING = 1000  # questions kept for a later answer (agent runs interrupted for approval)
 
 
-@dataclass(frozen=True)
-class Confirmation:
-    """What the human is asked before a costly or destructive call is sent."""
-
-    tool: str
-    arguments: dict[str, Any]  # exactly what is sent: validated and normalised
-    question: str  # the gate's own sentences about the facts it resolved, as MCP clients show them
-
-
 Approve = Callable[[Confirmation], bool | Awaitable[bool]]
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A call waiting for its human's answer, with the gate's sealed request state."""
-
-    op: Operation
-    arguments: dict[str, Any]
-    confirmation: Confirmation
-    state: str
 
 
 class Toolkit:
@@ -138,16 +120,16 @@ class Toolkit:
     async def call(self, name: str, arguments: Arguments = None) -> dict[str, Any]:
         """Run a tool as the MCP server does: its result as JSON-able data (the structured result,
         or the error contract with `is_error: true`), ready to go back to the model."""
-        try:
-            op, given = self._parse(name, arguments)
-        except ToolError as error:
-            return self._error(error)
         if self.approve is None:
+            try:
+                op, given = self._parse(name, arguments)
+            except ToolError as error:
+                return self.error(error)
             return self._data(await self._run(op, given, self._no_human))
-        started = await self._start(op, given)
+        started = await self.ask(name, arguments)
         if not isinstance(started, Pending):
             return started
-        return await self._finish(started, await self._ask(started.confirmation))
+        return await self.answer(started, await self._approved(started.confirmation))
 
     def call_sync(self, name: str, arguments: Arguments = None) -> dict[str, Any]:
         """`call` for code without an event loop (each call opens its own connections)."""
@@ -164,10 +146,14 @@ class Toolkit:
         self._open = None
         await self._stack.aclose()
 
-    # ------------------------------------------------------------------ the two rounds
+    # ------------------------------------------------------------------ the two rounds (confirmation.py)
 
-    async def _start(self, op: Operation, given: dict[str, Any]) -> dict[str, Any] | Pending:
+    async def ask(self, name: str, arguments: Arguments) -> Pending | dict[str, Any]:
         """Round one: the result, or, where a human's yes is needed, the question (nothing sent)."""
+        try:
+            op, given = self._parse(name, arguments)
+        except ToolError as error:
+            return self.error(error)
         result = await self._run(op, given, self._ask_channel)
         if not isinstance(result, types.InputRequiredResult):
             return self._data(result)
@@ -177,7 +163,7 @@ class Toolkit:
         sent = validate(op, {k: v for k, v in given.items() if k != TOKEN_ARGUMENT}).upstream_fields()
         return Pending(op, given, Confirmation(op.name, sent, question), result.request_state or "")
 
-    async def _finish(self, pending: Pending, approved: bool) -> dict[str, Any]:
+    async def answer(self, pending: Pending, approved: bool) -> dict[str, Any]:
         """Round two: the human's answer. Sent only after a yes, and only for unchanged facts."""
         answer = types.ElicitResult(
             action="accept" if approved else "decline", content={CONFIRM_KEY: True} if approved else None
@@ -187,13 +173,28 @@ class Toolkit:
         )
         return self._data(await self._run(pending.op, pending.arguments, channel))
 
+    def remember(self, call_id: str, started: Pending | dict[str, Any]) -> None:
+        """Keep round one's outcome for the tool call that comes later (an agent run resumed
+        after approval): its question, or the answer it already has."""
+        self._waiting[call_id] = started
+        while len(self._waiting) > MAX_WAITING:
+            self._waiting.popitem(last=False)
+
+    def recall(self, call_id: str) -> Pending | dict[str, Any] | None:
+        """What `remember` kept for this call, once."""
+        return self._waiting.pop(call_id, None)
+
+    def error(self, error: ToolError) -> dict[str, Any]:
+        """A failure as the result data the model is given (the error contract, credentials out)."""
+        return result_data(error_result(error, secrets=self._secrets))
+
     async def _run(
         self, op: Operation, given: dict[str, Any], channel: Channel
     ) -> types.CallToolResult | types.InputRequiredResult:
         async with self._pipeline() as pipeline:
             return await pipeline.call(op, given, self._tenant, channel)
 
-    async def _ask(self, confirmation: Confirmation) -> bool:
+    async def _approved(self, confirmation: Confirmation) -> bool:
         """The app's answer: only `True` is a yes; no answer in time, or a failure, is a no."""
         assert self.approve is not None
         with anyio.move_on_after(self.settings.policy.elicit_timeout_seconds):
@@ -211,16 +212,6 @@ class Toolkit:
                 return False
             return answer is True
         return False
-
-    def _wait(self, call_id: str, started: Pending | dict[str, Any]) -> None:
-        """Keep round one's outcome for the tool call that comes later (an agent run resumed
-        after approval): its question, or the answer it already has."""
-        self._waiting[call_id] = started
-        while len(self._waiting) > MAX_WAITING:
-            self._waiting.popitem(last=False)
-
-    def _answered(self, call_id: str) -> Pending | dict[str, Any] | None:
-        return self._waiting.pop(call_id, None)
 
     # ------------------------------------------------------------------ inside
 
@@ -245,11 +236,8 @@ class Toolkit:
 
     def _data(self, result: types.CallToolResult | types.InputRequiredResult) -> dict[str, Any]:
         if isinstance(result, types.InputRequiredResult):  # never for an answered request state
-            return self._error(ToolError("declined", "A question came back unanswered; nothing was sent."))
+            return self.error(ToolError("declined", "A question came back unanswered; nothing was sent."))
         return result_data(result)
-
-    def _error(self, error: ToolError) -> dict[str, Any]:
-        return result_data(error_result(error, secrets=self._secrets))
 
 
 def result_data(result: types.CallToolResult) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import mcp.types as types
 
 from .. import function_calling
 from ..catalog import Operation
-from ..toolkit import Toolkit
+from ..confirmation import TwoRounds
 
 try:
     from langchain_core.tools import StructuredTool
@@ -20,11 +20,11 @@ except ImportError as exc:
     ) from exc
 
 
-def structured_tools(toolkit: Toolkit) -> list[StructuredTool]:
+def structured_tools(toolkit: TwoRounds) -> list[StructuredTool]:
     return [_structured_tool(toolkit, op, tool) for op, tool in toolkit.tools()]
 
 
-def _structured_tool(toolkit: Toolkit, op: Operation, tool: types.Tool) -> StructuredTool:
+def _structured_tool(toolkit: TwoRounds, op: Operation, tool: types.Tool) -> StructuredTool:
     async def run(**arguments: Any) -> str:
         return json.dumps(await toolkit.call(op.name, arguments), ensure_ascii=False)
 

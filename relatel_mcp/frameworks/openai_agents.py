@@ -20,9 +20,9 @@ import mcp.types as types
 
 from .. import function_calling
 from ..catalog import Operation
+from ..confirmation import Pending, TwoRounds
 from ..errors import ToolError
 from ..pipeline import TOKEN_ARGUMENT
-from ..toolkit import Pending, Toolkit
 
 try:
     from agents import FunctionTool, RunContextWrapper
@@ -33,18 +33,17 @@ except ImportError as exc:
     ) from exc
 
 
-def function_tools(toolkit: Toolkit) -> list[FunctionTool]:
+def function_tools(toolkit: TwoRounds) -> list[FunctionTool]:
     return [_function_tool(toolkit, op, tool) for op, tool in toolkit.tools(human=True)]
 
 
-def _function_tool(toolkit: Toolkit, op: Operation, tool: types.Tool) -> FunctionTool:
+def _function_tool(toolkit: TwoRounds, op: Operation, tool: types.Tool) -> FunctionTool:
     asks = op.gated and toolkit.settings.policy.asks(op.kind)
 
     async def needs_approval(ctx: RunContextWrapper[Any], params: dict[str, Any], call_id: str) -> bool:
-        given = function_calling.arguments(op, params)
-        given.pop(TOKEN_ARGUMENT, None)  # this hook only asks: nothing is redeemed or sent here
-        started = await toolkit._start(op, given)
-        toolkit._wait(call_id, started)
+        # This hook only asks (round one): nothing is redeemed or sent here.
+        started = await toolkit.ask(op.name, {k: v for k, v in params.items() if k != TOKEN_ARGUMENT})
+        toolkit.remember(call_id, started)
         return isinstance(started, Pending)  # else round one's answer (an error) waits for the tool
 
     async def invoke(ctx: ToolContext[Any], text: str) -> str:
@@ -61,20 +60,20 @@ def _function_tool(toolkit: Toolkit, op: Operation, tool: types.Tool) -> Functio
 
 
 async def _invoke(
-    toolkit: Toolkit, op: Operation, ctx: ToolContext[Any], text: str, *, asks: bool
+    toolkit: TwoRounds, op: Operation, ctx: ToolContext[Any], text: str, *, asks: bool
 ) -> dict[str, Any]:
     if not asks:
         return await toolkit.call(op.name, text)
-    waited = toolkit._answered(ctx.tool_call_id)
+    waited = toolkit.recall(ctx.tool_call_id)
     if isinstance(waited, dict):  # round one's answer (invalid, refused): nothing was asked
         return waited
     try:
-        _, given = toolkit._parse(op.name, text)
+        given = function_calling.arguments(op, text)
     except ToolError as error:
-        return toolkit._error(error)
+        return toolkit.error(error)
     given.pop(TOKEN_ARGUMENT, None)
     if waited is None or waited.arguments != given:
-        return toolkit._error(
+        return toolkit.error(
             ToolError(
                 "declined",
                 f"{op.name} reached the tool without a question of its own to the user (approved for "
@@ -82,4 +81,4 @@ async def _invoke(
                 hint="Each costly or destructive call is approved on its own, after its question is shown.",
             )
         )
-    return await toolkit._finish(waited, ctx.is_tool_approved(op.name, ctx.tool_call_id) is True)
+    return await toolkit.answer(waited, ctx.is_tool_approved(op.name, ctx.tool_call_id) is True)
