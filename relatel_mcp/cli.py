@@ -514,7 +514,7 @@ def _audit(args: argparse.Namespace) -> None:
         status = f" HTTP {record['status']}" if record["status"] else ""
         channel = f" via {record['channel']}" if record["channel"] else ""
         print(
-            f"{record['at']}  {record['tenant']}  {record['tool']:<32} {record['decision']}{channel}{status}"
+            f"{record['at']}  {record['account']}  {record['tool']:<32} {record['decision']}{channel}{status}"
         )
         print(f"    {json.dumps(record['arguments'], ensure_ascii=False)}")
         if record["upstream_id"] or record["detail"]:

@@ -1,8 +1,8 @@
 """Log lines on stderr, one JSON object each, for operators to read, grep and ship.
 
-Every tool call is one `tool_call` line (tool, tenant pseudonym, decision, upstream status,
+Every tool call is one `tool_call` line (tool, account pseudonym, decision, upstream status,
 duration in ms) and every HTTP request one `http` line (method, path, status, duration in ms,
-client address). Neither ever holds a token or an argument: the tenant is a pseudonym, the query
+client address). Neither ever holds a token or an argument: the account is a pseudonym, the query
 string is left out, and an approval page's path (its unguessable part is its credential) is cut
 to its prefix. `--log-level debug` also lets the libraries speak, in the same format (not the
 HTTP client's request lines, which carry whole URLs).

@@ -69,7 +69,7 @@ class Pipeline:
                 logs.calls,
                 "tool_call",
                 tool=op.name,
-                tenant=audit.account,
+                account=audit.account,
                 decision=audit.decision or "error",
                 status=audit.status,
                 duration_ms=logs.since(started),

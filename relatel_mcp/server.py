@@ -209,7 +209,7 @@ def build_server(
         try:
             tenant = await tenant_of(ctx)
             account = await accounts.require(tenant)
-            records = await gate.store.recent(50, tenants=(account, token_key(tenant)))
+            records = await gate.store.recent(50, accounts=(account, token_key(tenant)))
         except ToolError as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=exc.message) from None
         except StoreUnavailable as exc:

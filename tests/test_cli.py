@@ -265,13 +265,13 @@ async def test_one_json_line_per_tool_call_and_http_request_without_secrets(hygi
             "logger",
             "event",
             "tool",
-            "tenant",
+            "account",
             "decision",
             "status",
             "duration_ms",
         }
         # a pseudonym of the token, or of company and employee once known (tools/list asks)
-        assert re.fullmatch(r"(token:)?[0-9a-f]{16}", line["tenant"]) and line["duration_ms"] >= 0
+        assert re.fullmatch(r"(token:)?[0-9a-f]{16}", line["account"]) and line["duration_ms"] >= 0
 
     requests = served.logged("http")
     assert {"method": "POST", "path": "/mcp", "status": 401} in [

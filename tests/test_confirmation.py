@@ -443,8 +443,8 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
     assert audit[1]["arguments"] == {"to_number": "4528114477"}
     assert audit[1]["upstream_id"] == "message=Call initiated successfully"
     assert {a["tool"] for a in audit} == {"initiate_call"} and {a["kind"] for a in audit} == {"costly"}
-    assert all(len(a["tenant"]) == 16 and "sandbox" not in a["tenant"] for a in audit[:-1])
-    assert audit[-1]["tenant"].startswith("token:")  # invalid, before the account was known
+    assert all(len(a["account"]) == 16 and "sandbox" not in a["account"] for a in audit[:-1])
+    assert audit[-1]["account"].startswith("token:")  # invalid, before the account was known
     store = STORES.url_for(tmp_path)
     done = subprocess.run(
         [str(Path(sys.executable).with_name("relatel-mcp")), "audit", "--state-dir", str(tmp_path), "--json",

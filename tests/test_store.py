@@ -1,8 +1,8 @@
 """The store, on both backends (SQLite in a directory, PostgreSQL on a real server): atomic budgets
 and single use under concurrency, also across several store instances (replicas), the append-only
 audit enforced by the database itself, intents without an outcome, migrations applied once under
-a lock, approval pages, the token-check cache, OAuth clients waiting for a grant, and failing
-closed while PostgreSQL is down."""
+a lock and keeping an older database's rows, approval pages, the token-check cache, OAuth clients
+waiting for a grant, and failing closed while PostgreSQL is down."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 RECORD = {
     "at": "now",
-    "tenant": "t",
+    "account": "t",
     "tool": "initiate_call",
     "kind": "costly",
     "arguments": {"to_number": "45"},
@@ -179,28 +179,7 @@ async def test_oauth_clients_from_before_the_registration_limits_are_kept(kind, 
         "INSERT INTO oauth_client (client_id, info) VALUES ('granted', '{}'), ('waiting', '{}')",
         "INSERT INTO oauth_grant (id, client_id, account, relatel_token, created) VALUES ('g', 'granted', 'a', 't', 1)",
     ]
-    url = None
-    if kind == "sqlite":
-        db = sqlite3.connect(tmp_path / "state.db")
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, script in enumerate(SQLITE[:3], start=1):
-            db.executescript(script)
-            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-        for row in rows:
-            db.execute(row)
-        db.commit()
-        db.close()
-    else:
-        import psycopg
-
-        url = request.getfixturevalue("postgres").create_database(f"store_{time.monotonic_ns()}")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            for version, script in enumerate(POSTGRES[:3], start=1):
-                conn.execute(script)
-                conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
-            for row in rows:
-                conn.execute(row)
+    url = _at_version(3, rows, kind, request, tmp_path)
     async with open_store(url, tmp_path) as store:
         now = time.time()
         assert await store.oauth_client("granted", now + 3600) == "{}"  # granted: it never expires
@@ -208,6 +187,76 @@ async def test_oauth_clients_from_before_the_registration_limits_are_kept(kind, 
         assert await store.oauth_client("waiting", now + 3600) is None
         assert await store.save_oauth_client("new", "{}", now - 60, 2)
         assert not await store.save_oauth_client("newer", "{}", now - 60, 2)  # 'waiting' and 'new' wait
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_budgets_and_audit_records_are_kept_when_tenant_is_renamed_account(kind, request, tmp_path):
+    """Migration 5 on a database at version 4: the budget's and the audit's `tenant` columns are
+    called `account`, with every row in them, the budget's key and the audit's index and triggers."""
+    audit = "INSERT INTO audit (at, tenant, tool, kind, arguments, decision, status, intent_id) VALUES "
+    rows = [
+        "INSERT INTO budget (tenant, day, kind, used) VALUES ('acct', 'd', 'calls', 3), ('other', 'd', 'calls', 1)",
+        audit + "('then', 'acct', 'initiate_call', 'costly', '{}', 'sending', NULL, NULL)",
+        audit + "('then', 'acct', 'initiate_call', 'costly', '{}', 'sent', 200, 1)",
+        audit + "('then', 'token:0123456789abcdef', 'initiate_call', 'costly', '{}', 'invalid', NULL, NULL)",
+        audit + "('then', 'other', 'send_sms', 'costly', '{}', 'declined', NULL, NULL)",
+    ]
+    url = _at_version(4, rows, kind, request, tmp_path)
+    async with open_store(url, tmp_path) as store:
+        assert await store.used("acct", "d", "calls") == 3 and await store.used("other", "d", "calls") == 1
+        assert await store.spend("acct", "d", "calls", 2, 5)
+        assert not await store.spend("acct", "d", "calls", 1, 5)
+        assert await store.used("acct", "d", "calls") == 5  # one row per account, day and kind still
+        await store.refund("other", "d", "calls", 1)
+        assert await store.used("other", "d", "calls") == 0
+        mine = await store.recent(accounts=("acct", "token:0123456789abcdef"))
+        assert [(r["account"], r["decision"], r["status"]) for r in mine] == [
+            ("token:0123456789abcdef", "invalid", None),
+            ("acct", "sent", 200),  # the intent merged with its outcome
+        ]
+        await store.audit({**RECORD, "account": "other", "decision": "refused"})
+        assert [(r["account"], r["decision"]) for r in await store.recent(accounts=("other",))] == [
+            ("other", "refused"),
+            ("other", "declined"),
+        ]
+        assert len(await store.recent()) == 4
+        if kind == "sqlite":
+            indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit'"
+        else:
+            indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'audit'"
+        names = {row[0] for row in await store._run(indexes, (), "all")}
+        assert "audit_account" in names and "audit_tenant" not in names
+        refused = await _try_to_rewrite(store)
+    assert all("append-only" in message for message in refused), refused
+
+
+def _at_version(
+    version: int, rows: list[str], kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> str | None:
+    """A database of `kind` migrated to `version` only, with `rows` in it: its URL (None: SQLite
+    in `tmp_path`)."""
+    if kind == "sqlite":
+        db = sqlite3.connect(tmp_path / "state.db")
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, script in enumerate(SQLITE[:version], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+        for row in rows:
+            db.execute(row)
+        db.commit()
+        db.close()
+        return None
+    import psycopg
+
+    url: str = request.getfixturevalue("postgres").create_database(f"store_{time.monotonic_ns()}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, script in enumerate(POSTGRES[:version], start=1):
+            conn.execute(script)
+            conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+        for row in rows:
+            conn.execute(row)
+    return url
 
 
 async def test_an_approval_page_is_answered_once_and_only_while_it_lives(backend):

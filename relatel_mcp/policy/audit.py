@@ -91,7 +91,7 @@ class Audit:
         arguments = json.loads(redact(json.dumps(self.arguments, default=str), self.secrets))
         return {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "tenant": self.account,
+            "account": self.account,
             "tool": self.op.name,
             "kind": self.op.kind,
             "arguments": _bounded(arguments),

@@ -9,7 +9,7 @@ premium-rate numbers, and small daily budgets.
     destructive = "confirm"       # preview: as confirm, else the agent confirms with a preview
                                   # token (stops accidents, not a hijacked agent);
                                   # allow: no question; deny: never
-    [budgets]                     # per tenant per day (UTC); 0 forbids
+    [budgets]                     # per account per day (UTC); 0 forbids
     calls = 20
     sms_segments = 100
     orders = 5

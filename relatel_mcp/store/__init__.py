@@ -64,27 +64,27 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ budgets
 
-    async def used(self, tenant: str, day: str, kind: str) -> int:
+    async def used(self, account: str, day: str, kind: str) -> int:
         row = await self._one(
-            "SELECT used FROM budget WHERE tenant=? AND day=? AND kind=?", tenant, day, kind
+            "SELECT used FROM budget WHERE account=? AND day=? AND kind=?", account, day, kind
         )
         return int(row[0]) if row else 0
 
-    async def spend(self, tenant: str, day: str, kind: str, amount: int, limit: int) -> bool:
+    async def spend(self, account: str, day: str, kind: str, amount: int, limit: int) -> bool:
         """Add `amount` unless that would pass `limit`, in one statement; True when spent."""
         row = await self._one(
-            """INSERT INTO budget (tenant, day, kind, used) SELECT ?, ?, ?, ? WHERE ? <= ?
-               ON CONFLICT (tenant, day, kind) DO UPDATE SET used = budget.used + excluded.used
+            """INSERT INTO budget (account, day, kind, used) SELECT ?, ?, ?, ? WHERE ? <= ?
+               ON CONFLICT (account, day, kind) DO UPDATE SET used = budget.used + excluded.used
                WHERE budget.used + excluded.used <= ? RETURNING used""",
-            tenant, day, kind, amount, amount, limit, limit,
+            account, day, kind, amount, amount, limit, limit,
         )  # fmt: skip
         return row is not None
 
-    async def refund(self, tenant: str, day: str, kind: str, amount: int) -> None:
+    async def refund(self, account: str, day: str, kind: str, amount: int) -> None:
         await self._one(
             "UPDATE budget SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
-            "WHERE tenant=? AND day=? AND kind=? RETURNING used",
-            amount, amount, tenant, day, kind,
+            "WHERE account=? AND day=? AND kind=? RETURNING used",
+            amount, amount, account, day, kind,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ single-use records
@@ -240,12 +240,12 @@ class Store(ABC):
         )  # fmt: skip
         return int(row[0])
 
-    async def recent(self, limit: int = 50, tenants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    async def recent(self, limit: int = 50, accounts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The latest attempts, newest first, each an intent merged with its outcome: of these
         accounts (or token pseudonyms), or of all."""
-        where = f"AND i.tenant IN ({', '.join('?' * len(tenants))})" if tenants else ""
+        where = f"AND i.account IN ({', '.join('?' * len(accounts))})" if accounts else ""
         sql = self._sql(RECENT.format(where=where, limit="?"))
-        rows = await self._run(sql, (*tenants, limit), "all")
+        rows = await self._run(sql, (*accounts, limit), "all")
         records = [dict(zip(AUDIT_FIELDS, row, strict=True)) for row in rows]
         for record in records:
             record["arguments"] = json.loads(record["arguments"])

@@ -13,6 +13,9 @@ its database records, in one transaction each.
 4  when each OAuth client registered and first completed a grant: clients that never complete
    one expire, and only so many may be waiting at once (clients already registered count from
    the migration; those with a grant count as granted)
+5  the budget's and the audit's `tenant` column is renamed `account`, after what it holds: the
+   account (a pseudonym of company and employee; before that is known, of the token), not the
+   credential a call uses
 
 Version 1 is written with IF NOT EXISTS so that a SQLite file from before migrations existed is
 taken over as it is.
@@ -61,6 +64,12 @@ SQLITE: tuple[str, ...] = (
         granted = (SELECT min(g.created) FROM oauth_grant g WHERE g.client_id = oauth_client.client_id);
     CREATE INDEX oauth_client_waiting ON oauth_client (created) WHERE granted IS NULL;
     """,
+    """
+    ALTER TABLE budget RENAME COLUMN tenant TO account;
+    ALTER TABLE audit RENAME COLUMN tenant TO account;
+    DROP INDEX audit_tenant;
+    CREATE INDEX audit_account ON audit (account, id);
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -106,12 +115,17 @@ POSTGRES: tuple[str, ...] = (
         granted = (SELECT min(g.created) FROM oauth_grant g WHERE g.client_id = oauth_client.client_id);
     CREATE INDEX oauth_client_waiting ON oauth_client (created) WHERE granted IS NULL;
     """,
+    """
+    ALTER TABLE budget RENAME COLUMN tenant TO account;
+    ALTER TABLE audit RENAME COLUMN tenant TO account;
+    ALTER INDEX audit_tenant RENAME TO audit_account;
+    """,
 )
 
 AUDIT_FIELDS = (
     "id",
     "at",
-    "tenant",
+    "account",
     "tool",
     "kind",
     "arguments",
@@ -123,7 +137,7 @@ AUDIT_FIELDS = (
 )
 # One logical record per attempt: an intent merged with its outcome, if one was written.
 RECENT = """
-    SELECT i.id, i.at, i.tenant, i.tool, i.kind, i.arguments,
+    SELECT i.id, i.at, i.account, i.tool, i.kind, i.arguments,
            CASE WHEN o.id IS NULL THEN i.channel ELSE o.channel END,
            CASE WHEN o.id IS NOT NULL THEN o.decision
                 WHEN i.decision = 'sending' THEN 'outcome_unknown' ELSE i.decision END,
