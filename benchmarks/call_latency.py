@@ -17,9 +17,10 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from relatel_mcp.app import assemble
 from relatel_mcp.config import Settings
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server, services
+from relatel_mcp.server import build_server
 
 CALLS = 300
 
@@ -43,8 +44,8 @@ async def calls(url: str) -> None:
         token="sandbox-admin", base_url=url, state_dir=Path(tempfile.mkdtemp()), rate_per_second=0
     )
     async with (
-        services(settings) as shared,
-        Client(build_server(settings, shared), mode="legacy") as s,
+        assemble(settings) as app,
+        Client(build_server(app), mode="legacy") as s,
     ):
         await timed(s, "list_tags", {}, 20)  # warm up
         report("get_current_employee", await timed(s, "get_current_employee", {}, CALLS))

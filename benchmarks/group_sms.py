@@ -23,11 +23,12 @@ import httpx2
 import mcp.types as types
 from mcp import Client
 
+from relatel_mcp.app import assemble
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
 from relatel_mcp.policy.settings import Budgets
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server, services
+from relatel_mcp.server import build_server
 
 SIZES = (10, 50)
 ROUNDS = 7
@@ -62,8 +63,8 @@ async def one_call(url: str, group: int, rate: float) -> tuple[float, Counter[st
     arguments = {"employee_group_id": group, "body": "Kontoret holder lukket i dag."}
     with httpx2.Client(base_url=url) as control:
         async with (
-            services(settings) as shared,
-            Client(build_server(settings, shared), mode="legacy", elicitation_callback=accept) as session,
+            assemble(settings) as app,
+            Client(build_server(app), mode="legacy", elicitation_callback=accept) as session,
         ):
             await session.list_tools()  # as clients do first: the account is read
             control.delete("/_sandbox/requests")

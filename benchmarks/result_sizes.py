@@ -16,9 +16,10 @@ import anyio
 from mcp import Client
 
 from relatel_mcp import catalog
+from relatel_mcp.app import assemble
 from relatel_mcp.config import Settings
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server, services
+from relatel_mcp.server import build_server
 
 ARGUMENTS = {"list_contact_comments": {"contact_id": 1}}  # the lists that need an id
 HALF = {"list_calls", "list_voicemails", "list_contacts", "list_messages", "list_chats", "list_smileys",
@@ -34,7 +35,7 @@ async def measure(url: str) -> list[tuple[str, int, int, int, int]]:
         token="sandbox-admin", base_url=url, state_dir=Path(tempfile.mkdtemp()), rate_per_second=0
     )
     rows = []
-    async with services(settings) as shared, Client(build_server(settings, shared), mode="legacy") as session:
+    async with assemble(settings) as app, Client(build_server(app), mode="legacy") as session:
         for op in catalog.load():
             if not op.name.startswith("list_"):
                 continue

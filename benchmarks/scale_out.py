@@ -123,17 +123,18 @@ def throughput(replicas: int, sandbox: str, store: str, scratch: Path) -> tuple[
 async def gated_latency(sandbox: str, store: str | None, scratch: Path) -> dict[str, float]:
     from mcp import Client
 
+    from relatel_mcp.app import assemble
     from relatel_mcp.config import Settings
     from relatel_mcp.policy import Policy
     from relatel_mcp.policy.settings import Budgets
-    from relatel_mcp.server import build_server, services
+    from relatel_mcp.server import build_server
 
     settings = Settings(
         token="sandbox-admin", base_url=sandbox, state_dir=scratch, store=store, secret=SECRET,
         rate_per_second=0, policy=Policy(costly="allow", budgets=Budgets(calls=100_000)),
     )  # fmt: skip
     samples: dict[str, list[float]] = {"read": [], "gated": []}
-    async with services(settings) as shared, Client(build_server(settings, shared), mode="legacy") as client:
+    async with assemble(settings) as app, Client(build_server(app), mode="legacy") as client:
         for i in range(330):
             for kind, tool, args in (
                 ("read", "list_tags", {}),

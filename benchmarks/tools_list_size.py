@@ -20,10 +20,11 @@ import anyio
 import mcp.types as types
 from mcp import Client
 
+from relatel_mcp.app import assemble
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server, services
+from relatel_mcp.server import build_server
 
 
 def size(value: object) -> int:
@@ -47,8 +48,8 @@ async def measure(policy: Policy, callback: object, account: str | None, url: st
     settings = Settings(token=account or "unused", base_url=url if account else "http://127.0.0.1:9",
                         policy=policy, state_dir=Path(tempfile.mkdtemp()), all_tools=account is None)  # fmt: skip
     async with (
-        services(settings) as shared,
-        Client(build_server(settings, shared), mode="legacy", elicitation_callback=callback) as session,
+        assemble(settings) as app,
+        Client(build_server(app), mode="legacy", elicitation_callback=callback) as session,
     ):
         listed = (await session.list_tools()).tools
     tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]

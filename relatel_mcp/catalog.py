@@ -194,6 +194,15 @@ def _query_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
+def unknown_tool(name: str, operations: Mapping[str, Operation]) -> str:
+    """What to tell a caller who named no tool of this server, with the names it may have meant."""
+    import difflib  # only for a mistyped tool
+
+    close = difflib.get_close_matches(name, operations, n=3)
+    suggestion = f" Did you mean {', '.join(close)}?" if close else ""
+    return f"Unknown tool {name[:80]!r}.{suggestion} The tool list shows the tools this server offers."
+
+
 def named(operation: str) -> Operation:
     """The catalogue's tool for a contract operationId."""
     return next(op for op in load() if op.operation == operation)

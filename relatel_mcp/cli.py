@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import __version__, catalog, function_calling, logs
+from .app import assemble, described_tools, offered
 from .catalog import CatalogError
 from .config import ConfigError, Settings, flag, load_settings
 from .errors import StartUpError
@@ -35,7 +36,6 @@ from .oauth.relatel import DEFAULT_REDIRECT_URI, RelatelApp
 from .policy import PolicyError
 from .policy.settings import ALIASES, MODES, default_state_dir
 from .sanitize import clean_data
-from .server import described_tools, offered, services
 from .store import open_store
 
 if TYPE_CHECKING:
@@ -389,11 +389,11 @@ async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -
     from .transports import describe, http_app
 
     raise_file_limit(options.limits.total + 100)
-    async with _upstream(settings, sandbox) as settings, services(settings, api_keys=options.api_keys) as s:
+    async with _upstream(settings, sandbox) as settings, assemble(settings, api_keys=options.api_keys) as app:
         server = UvicornServer(None, options.host, options.port, limits=options.limits)
         if options.auth == "oauth":
             options = _with_oauth(options, settings.base_url, sandbox, server.url)
-        server.app = http_app(settings, s, options)
+        server.app = http_app(app, options)
         _announce(settings, sandbox, describe(options, server.url))
         await server.serve(handle_signals=True)
 
@@ -422,13 +422,13 @@ def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) ->
 async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
     from mcp.server.stdio import stdio_server
 
-    from .server import build_server, read_account
+    from .server import build_server
 
-    async with _upstream(settings, sandbox) as settings, services(settings) as s:
-        server = build_server(settings, s)
+    async with _upstream(settings, sandbox) as settings, assemble(settings) as app:
+        server = build_server(app)
         _announce(settings, sandbox)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(read_account, settings, s)  # while the client starts: what to list
+            tasks.start_soon(app.read_account)  # while the client starts: what to list
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             tasks.cancel_scope.cancel()

@@ -1,4 +1,5 @@
-"""The MCP server: tools/list from the catalogue, tools/call into the pipeline, the audit resource.
+"""The MCP server: MCP's requests translated to the assembled application (app.py) and back:
+tools/list from its tools, tools/call into its pipeline, the audit resource.
 
 It uses the SDK's low-level `Server`, because every tool here is data (a catalogue entry with a
 pydantic model), not a Python function with a signature for MCPServer to introspect.
@@ -9,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 import anyio
 import mcp.types as types
@@ -19,19 +19,16 @@ from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, catalog
-from .access import NOTHING, Access, Lacking, hidden_error
-from .accounts import Accounts, token_key
-from .approval import LoopbackPages, loopback_pages
-from .catalog import Operation
-from .client import RelatelClient, RetryPolicy, Tenant
-from .config import ConfigError, Settings
+from .access import NOTHING, Lacking, hidden_error
+from .accounts import token_key
+from .app import App, offered, requirements
+from .client import Tenant
 from .errors import ToolError
-from .pipeline import Pipeline, error_result
-from .policy import Channel, Gate, Policy, open_gate
+from .pipeline import error_result
+from .policy import Channel
 from .policy.gate import PageHost
-from .ratelimit import RateLimiter
 from .sanitize import clean_data
-from .store import StoreUnavailable, open_store
+from .store import StoreUnavailable
 
 INSTRUCTIONS = (
     "One company's Relatel phone system. Toolsets: contacts, employees, groups, receptions (main "
@@ -46,110 +43,20 @@ AUDIT_URI = "relatel://audit"
 LIST_WAIT_SECONDS = 5.0  # how long tools/list waits to learn what an account can use
 
 TenantOf = Callable[[ServerRequestContext], Awaitable[Tenant]]
-Described = list[tuple[Operation, types.Tool]]
 PagesOf = Callable[[ServerRequestContext], PageHost | None]
 
 
-@dataclass(frozen=True)
-class Services:
-    """What one server process shares between all its calls and tenants."""
-
-    client: RelatelClient
-    gate: Gate
-    accounts: Accounts
-    access: Access  # what each account can use
-    loopback: LoopbackPages  # approval pages where there is no HTTP server of our own (stdio)
-    secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
-
-
-@contextlib.asynccontextmanager
-async def services(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> AsyncIterator[Services]:
-    """The one upstream client, the gate with its state, and the account cache, for a server's life."""
-    client = RelatelClient(
-        settings.base_url,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retry=RetryPolicy(attempts=settings.retries + 1),
-        limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
-    )
-    secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
-    try:
-        async with open_store(settings.store, settings.state_dir) as store:
-            gate = open_gate(settings.policy, settings.state_dir, store, settings.secret)
-            accounts = Accounts(client, store)
-            async with loopback_pages(gate.approvals) as loopback:
-                yield Services(client, gate, accounts, Access(client, accounts), loopback, secrets)
-    finally:
-        await client.aclose()
-
-
-def visible_operations(settings: Settings) -> tuple[Operation, ...]:
-    operations = catalog.load()
-    if settings.toolsets is not None:
-        known = {op.toolset for op in operations}
-        if unknown := settings.toolsets - known:
-            raise ConfigError(
-                f"unknown toolsets {', '.join(sorted(unknown))} in --toolsets (or RELATEL_MCP_TOOLSETS); "
-                f"choose from {', '.join(sorted(known))}"
-            )
-        operations = tuple(op for op in operations if op.toolset in settings.toolsets)
-    return operations
-
-
-def described_tools(settings: Settings) -> Described:
-    """Every tool of the chosen toolsets, as the policy shapes it: a preview opt-in adds the
-    `confirmation_token` argument, a dry run drops the output schema of the gated tools."""
-    policy = settings.policy
-    return [
-        (op, op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated)))
-        for op in visible_operations(settings)
-    ]
-
-
-def offered(tools: Described, policy: Policy, *, human: bool, lacking: Lacking = NOTHING) -> Described:
-    """The tools a client is offered: a tool that needs a human's yes only where one can be asked,
-    and none that needs what the account lacks."""
-    return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human) and not lacking.of(op)]
-
-
-def requirements(operations: Iterable[Operation]) -> frozenset[str]:
-    """What the account must be asked about before these tools are listed."""
-    return frozenset(r for op in operations for r in op.requires)
-
-
-async def read_account(settings: Settings, services: Services) -> None:
-    """Find out at start-up what the configured token's account can use (stdio: one account)."""
-    if not settings.all_tools and settings.token:
-        await services.access.of(Tenant(settings.token), requirements(visible_operations(settings)))
-
-
-def pipeline_for(settings: Settings, services: Services) -> Pipeline:
-    return Pipeline(
-        services.client,
-        services.gate,
-        services.accounts,
-        max_result_bytes=settings.max_result_bytes,
-        secrets=services.secrets,
-    )
-
-
-def build_server(
-    settings: Settings,
-    services: Services,
-    tenant_of: TenantOf | None = None,
-    pages_of: PagesOf | None = None,
-) -> Server:
+def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf | None = None) -> Server:
     """`tenant_of` says whose account a request acts on (by default the configured token's);
     `pages_of` where its approval pages are served (by default on loopback, for stdio)."""
+    settings = app.settings
     if tenant_of is None:
         tenant_of = the_tenant(Tenant(settings.require_token()))
     if pages_of is None:
-        pages_of = lambda ctx: services.loopback  # noqa: E731
-    gate, accounts, access = services.gate, services.accounts, services.access
-    tools = described_tools(settings)
+        pages_of = lambda ctx: app.loopback  # noqa: E731
+    gate, accounts, access, pipeline, tools = app.gate, app.accounts, app.access, app.pipeline, app.tools
     operations = {op.name: op for op, _ in tools}
     needs = requirements(operations.values())
-    pipeline = pipeline_for(settings, services)
     server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
 
     async def lacking(ctx: ServerRequestContext) -> Lacking:
@@ -179,15 +86,15 @@ def build_server(
     ) -> types.CallToolResult | types.InputRequiredResult:
         op = operations.get(params.name)
         if op is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=unknown_tool(params.name, operations))
+            raise MCPError(code=types.INVALID_PARAMS, message=catalog.unknown_tool(params.name, operations))
         channel = channel_of(ctx, params, pages_of(ctx), session_of(ctx, server_session))
         try:
             tenant = await tenant_of(ctx)
         except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in
-            return error_result(error, secrets=services.secrets)
+            return error_result(error, secrets=app.secrets)
         known = None if settings.all_tools else access.known(tenant)
         if known is not None and (missing := known.of(op)):  # hidden from this account's list
-            return error_result(hidden_error(op, missing), secrets=services.secrets)
+            return error_result(hidden_error(op, missing), secrets=app.secrets)
         return await pipeline.call(op, params.arguments, tenant, channel)
 
     async def list_resources(
@@ -310,11 +217,3 @@ def channel_of(
         pages=pages,
         session=session,
     )
-
-
-def unknown_tool(name: str, operations: dict[str, Operation]) -> str:
-    import difflib  # only for a mistyped tool
-
-    close = difflib.get_close_matches(name, operations, n=3)
-    suggestion = f" Did you mean {', '.join(close)}?" if close else ""
-    return f"Unknown tool {name[:80]!r}.{suggestion} The tool list shows the tools this server offers."

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp.types as types
 
-from . import function_calling
+from . import catalog, function_calling
+from .app import assemble, described_tools, offered
 from .catalog import Operation
 from .client import Tenant
 from .config import Settings, load_settings
@@ -37,7 +38,6 @@ from .errors import ToolError
 from .pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
 from .policy import Channel
 from .policy.gate import CONFIRM_KEY
-from .server import described_tools, offered, pipeline_for, services, unknown_tool
 
 if TYPE_CHECKING:
     from agents import FunctionTool
@@ -136,8 +136,8 @@ class Toolkit:
         return anyio.run(self.call, name, arguments)
 
     async def __aenter__(self) -> Toolkit:
-        shared = await self._stack.enter_async_context(services(self.settings))
-        self._open = (asyncio.get_running_loop(), pipeline_for(self.settings, shared))
+        app = await self._stack.enter_async_context(assemble(self.settings))
+        self._open = (asyncio.get_running_loop(), app.pipeline)
         return self
 
     async def __aexit__(
@@ -220,7 +220,7 @@ class Toolkit:
         if op is None:
             raise ToolError(
                 "invalid_argument",
-                unknown_tool(name, self._operations),
+                catalog.unknown_tool(name, self._operations),
                 hint="Call one of the tools you were given.",
             )
         return op, function_calling.arguments(op, arguments)
@@ -231,8 +231,8 @@ class Toolkit:
         if self._open is not None and self._open[0] is asyncio.get_running_loop():
             yield self._open[1]
             return
-        async with services(self.settings) as shared:
-            yield pipeline_for(self.settings, shared)
+        async with assemble(self.settings) as app:
+            yield app.pipeline
 
     def _data(self, result: types.CallToolResult | types.InputRequiredResult) -> dict[str, Any]:
         if isinstance(result, types.InputRequiredResult):  # never for an answered request state

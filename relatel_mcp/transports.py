@@ -60,6 +60,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .accounts import Accounts, Unavailable
+from .app import App
 from .approval import PAGE_PATH, PagesAt
 from .client import Tenant
 from .config import ConfigError, Settings
@@ -71,7 +72,7 @@ from .oauth.relatel import RelatelApp
 from .oauth.server import OAuthServer
 from .policy.seal import load_secret
 from .ratelimit import RateLimiter
-from .server import Services, TenantOf, build_server, the_tenant
+from .server import TenantOf, build_server, the_tenant
 from .serving import ConnectionLimits
 
 Auth = Literal["api-key", "passthrough", "oauth", "none"]
@@ -133,12 +134,13 @@ class HttpOptions:
             )
 
 
-def http_app(settings: Settings, services: Services, options: HttpOptions) -> Starlette:
+def http_app(app: App, options: HttpOptions) -> Starlette:
     options.check()
-    approvals = services.gate.approvals
-    oauth = _oauth_server(settings, services, options) if options.auth == "oauth" else None
+    settings = app.settings
+    approvals = app.gate.approvals
+    oauth = _oauth_server(app, options) if options.auth == "oauth" else None
     tenant_of = _tenant_of(settings, options, oauth)
-    server = build_server(settings, services, tenant_of, _pages_of(options))
+    server = build_server(app, tenant_of, _pages_of(options))
     security = _transport_security(options)
     manager = StreamableHTTPSessionManager(
         app=server,
@@ -187,23 +189,24 @@ def http_app(settings: Settings, services: Services, options: HttpOptions) -> St
         async with manager.run():
             yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    web = Starlette(routes=routes, lifespan=lifespan)
     if oauth is not None:  # the SDK's bearer check: 401 with resource_metadata, tokens for /mcp only
-        app.add_middleware(AuthContextMiddleware)
+        web.add_middleware(AuthContextMiddleware)
         resource = _auth_settings(oauth).resource_server_url
         backend = BearerAuthBackend(ProviderTokenVerifier(oauth), resource_server_url=resource)
-        app.add_middleware(AuthenticationMiddleware, backend=backend)
+        web.add_middleware(AuthenticationMiddleware, backend=backend)
     else:
-        app.add_middleware(BearerAuth, check=_credential_check(services.accounts, options))
-    app.add_middleware(UnambiguousRequests)
-    app.add_middleware(AccessLog)  # outermost: every request gets its line, refused ones too
-    return app
+        web.add_middleware(BearerAuth, check=_credential_check(app.accounts, options))
+    web.add_middleware(UnambiguousRequests)
+    web.add_middleware(AccessLog)  # outermost: every request gets its line, refused ones too
+    return web
 
 
-def _oauth_server(settings: Settings, services: Services, options: HttpOptions) -> OAuthServer:
+def _oauth_server(app: App, options: HttpOptions) -> OAuthServer:
+    settings = app.settings
     assert options.oauth_app is not None and options.public_url is not None  # options.check()
     secret = load_secret(settings.state_dir, settings.secret)
-    return OAuthServer(services.gate.store, services.accounts, options.oauth_app, options.public_url, secret,
+    return OAuthServer(app.gate.store, app.accounts, options.oauth_app, options.public_url, secret,
                        options.registrations)  # fmt: skip
 
 

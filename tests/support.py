@@ -23,9 +23,10 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from relatel_mcp import catalog
+from relatel_mcp.app import assemble
 from relatel_mcp.config import Settings
 from relatel_mcp.policy import Policy
-from relatel_mcp.server import build_server, services
+from relatel_mcp.server import build_server
 from relatel_mcp.serving import UvicornServer
 from relatel_mcp.toolkit import Toolkit
 from relatel_mcp.transports import HttpOptions, http_app
@@ -104,8 +105,8 @@ async def connect(
     options = {k: client_options.pop(k) for k in list(client_options) if k in names}
     config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **options)
     async with (
-        services(config) as shared,
-        Client(build_server(config, shared), mode=mode, **client_options) as session,
+        assemble(config) as app,
+        Client(build_server(app), mode=mode, **client_options) as session,
     ):
         yield session
 
@@ -144,12 +145,12 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        async with services(settings, api_keys=options.api_keys) as shared:
+        async with assemble(settings, api_keys=options.api_keys) as app:
             server = UvicornServer(None, options.host, 0, limits=options.limits, lifespan="on")
             bound = options
             if options.auth == "oauth" and options.public_url is None:  # the server's own address
                 bound = replace(options, public_url=server.url)
-            server.app = http_app(settings, shared, bound)
+            server.app = http_app(app, bound)
             holder["server"] = server
             ready.set()
             await server.serve()

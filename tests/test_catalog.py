@@ -259,8 +259,8 @@ def test_readme_tool_table_is_generated_from_the_catalogue():
 def test_a_gated_tool_the_gate_cannot_describe_stops_the_server_at_start_up(document, monkeypatch, tmp_path):
     """A costly or destructive tool needs a resolver in policy/facts.py; without one the server
     refuses to start, naming the tool, rather than failing when the tool is first called."""
+    from relatel_mcp.app import assemble
     from relatel_mcp.policy import facts
-    from relatel_mcp.server import services
 
     from .support import settings_for
 
@@ -274,7 +274,7 @@ def test_a_gated_tool_the_gate_cannot_describe_stops_the_server_at_start_up(docu
     monkeypatch.setattr(catalog, "load", lambda: broken)
 
     async def start() -> None:
-        async with services(settings_for("http://127.0.0.1:9", state_dir=tmp_path)):
+        async with assemble(settings_for("http://127.0.0.1:9", state_dir=tmp_path)):
             pass
 
     with pytest.raises(CatalogError, match="create_contact_comment"):

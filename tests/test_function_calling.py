@@ -18,11 +18,11 @@ import pytest
 from agents.strict_schema import ensure_strict_json_schema
 
 from relatel_mcp import catalog, function_calling
+from relatel_mcp.app import described_tools, offered
 from relatel_mcp.cli import main
 from relatel_mcp.config import Settings
 from relatel_mcp.function_calling import CLEAR, CLEAR_SCHEMA, NULL, STRICT_FORMATS, STRICT_KEYWORDS
 from relatel_mcp.policy import Policy
-from relatel_mcp.server import described_tools, offered
 
 from .support import COUNT_WITHOUT_HUMAN, TOOL_COUNT, answering, connect
 

@@ -1,0 +1,117 @@
+"""The application, assembled once from one `Settings`: the catalogue's tools as the policy shapes
+them, the state store, the one upstream client, the gate, the account caches and the pipeline.
+stdio, streamable HTTP and SSE (server.py, transports.py) and the Toolkit (toolkit.py) all serve
+the same `App`; none of them builds a part of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import mcp.types as types
+
+from . import catalog
+from .access import NOTHING, Access, Lacking
+from .accounts import Accounts
+from .approval import LoopbackPages, loopback_pages
+from .catalog import Operation
+from .client import RelatelClient, RetryPolicy, Tenant
+from .config import ConfigError, Settings
+from .pipeline import Pipeline
+from .policy import Gate, Policy, open_gate
+from .ratelimit import RateLimiter
+from .store import open_store
+
+Described = list[tuple[Operation, types.Tool]]
+
+
+@dataclass(frozen=True)
+class App:
+    """What one server process shares between all its calls and tenants."""
+
+    settings: Settings
+    tools: Described  # every tool of the chosen toolsets, as the policy shapes it
+    client: RelatelClient
+    gate: Gate
+    accounts: Accounts
+    access: Access  # what each account can use
+    loopback: LoopbackPages  # approval pages where there is no HTTP server of our own (stdio)
+    pipeline: Pipeline
+    secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
+
+    async def read_account(self) -> None:
+        """Find out at start-up what the configured token's account can use (stdio: one account)."""
+        if not self.settings.all_tools and self.settings.token:
+            operations = (op for op, _ in self.tools)
+            await self.access.of(Tenant(self.settings.token), requirements(operations))
+
+
+@contextlib.asynccontextmanager
+async def assemble(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> AsyncIterator[App]:
+    """The application for a server's (or an open Toolkit's) life; everything closed after."""
+    tools = described_tools(settings)
+    client = RelatelClient(
+        settings.base_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retry=RetryPolicy(attempts=settings.retries + 1),
+        limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
+    )
+    secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
+    try:
+        async with open_store(settings.store, settings.state_dir) as store:
+            gate = open_gate(settings.policy, settings.state_dir, store, settings.secret)
+            accounts = Accounts(client, store)
+            pipeline = Pipeline(
+                client, gate, accounts, max_result_bytes=settings.max_result_bytes, secrets=secrets
+            )
+            async with loopback_pages(gate.approvals) as loopback:
+                yield App(
+                    settings,
+                    tools,
+                    client,
+                    gate,
+                    accounts,
+                    Access(client, accounts),
+                    loopback,
+                    pipeline,
+                    secrets,
+                )
+    finally:
+        await client.aclose()
+
+
+def visible_operations(settings: Settings) -> tuple[Operation, ...]:
+    operations = catalog.load()
+    if settings.toolsets is not None:
+        known = {op.toolset for op in operations}
+        if unknown := settings.toolsets - known:
+            raise ConfigError(
+                f"unknown toolsets {', '.join(sorted(unknown))} in --toolsets (or RELATEL_MCP_TOOLSETS); "
+                f"choose from {', '.join(sorted(known))}"
+            )
+        operations = tuple(op for op in operations if op.toolset in settings.toolsets)
+    return operations
+
+
+def described_tools(settings: Settings) -> Described:
+    """Every tool of the chosen toolsets, as the policy shapes it: a preview opt-in adds the
+    `confirmation_token` argument, a dry run drops the output schema of the gated tools."""
+    policy = settings.policy
+    return [
+        (op, op.tool(confirmation=policy.offers_preview(op.kind), output=not (policy.dry_run and op.gated)))
+        for op in visible_operations(settings)
+    ]
+
+
+def offered(tools: Described, policy: Policy, *, human: bool, lacking: Lacking = NOTHING) -> Described:
+    """The tools a client is offered: a tool that needs a human's yes only where one can be asked,
+    and none that needs what the account lacks."""
+    return [(op, tool) for op, tool in tools if policy.offers(op.kind, human=human) and not lacking.of(op)]
+
+
+def requirements(operations: Iterable[Operation]) -> frozenset[str]:
+    """What the account must be asked about before these tools are listed."""
+    return frozenset(r for op in operations for r in op.requires)
