@@ -10,6 +10,7 @@ under the framework's call id (`remember`, `recall`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ from .catalog import Operation
 from .config import Settings
 from .errors import ToolError
 
-Arguments = Any  # an object, or the JSON text of one a model produced (toolkit.Arguments)
+Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one a model produced
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import inspect
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from .app import assemble, described_tools, offered
 from .catalog import Operation
 from .client import Tenant
 from .config import Settings, load_settings
-from .confirmation import Confirmation, Pending
+from .confirmation import Arguments, Confirmation, Pending
 from .errors import ToolError
 from .pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
 from .policy import Channel
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from langchain_core.tools import StructuredTool
 
 log = logging.getLogger(__name__)
-Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one a model produced
 MAX_WAITING = 1000  # questions kept for a later answer (agent runs interrupted for approval)
 
 

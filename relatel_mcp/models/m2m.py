@@ -8,7 +8,8 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from .common import PHONE, SHOWN, Args, Day, Id, Phone, visible
 
-# Both are shown to the human who approves an order, and sent as shown (see SHOWN).
+# An order's product and description are shown to the human who approves it, and sent as shown
+# (see SHOWN); a subscription's description changed by update_m2m_subscription is neither.
 Product = Annotated[
     str,
     Field(min_length=1, max_length=100),
@@ -16,9 +17,8 @@ Product = Annotated[
     SHOWN,
     BeforeValidator(visible),
 ]
-Description = Annotated[
-    str, Field(max_length=200), WithJsonSchema({"type": "string"}), SHOWN, BeforeValidator(visible)
-]
+Description = Annotated[str, Field(max_length=200), WithJsonSchema({"type": "string"})]
+OrderDescription = Annotated[Description, SHOWN, BeforeValidator(visible)]
 OveruseLimit = Annotated[int, Field(ge=0, le=1_000_000), WithJsonSchema({"type": "integer"})]
 
 
@@ -33,7 +33,7 @@ class UpdateSubscription(Args):
 class ActivationOrder(Args):
     product_name: Product
     icc_id: Annotated[str, Field(pattern=r"^[0-9]{18,22}$")]
-    description: Description | None = None
+    description: OrderDescription | None = None
     overuse_limit_dkk: OveruseLimit | None = None
 
 

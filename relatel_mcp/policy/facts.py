@@ -233,13 +233,15 @@ async def _group_sms(args: Any, read: Reader, prices: Prices) -> _Draft:
     )
     draft.summary["group"] = group.get("name")
     segments = draft.summary["segments_per_recipient"]
-    draft.deliveries = [_sms_to(clean_data(to), args.body, segments) for to in draft.summary["recipients"]]
+    each = catalog.named("sendEmployeeMessage")  # send_employee_sms's own request, per member
+    draft.deliveries = [
+        _sms_to(each, clean_data(to), args.body, segments) for to in draft.summary["recipients"]
+    ]
     return draft
 
 
-def _sms_to(to: dict[str, Any], body: str, segments: int) -> Delivery:
-    """The contract's request for one SMS to one employee (send_employee_sms's own)."""
-    each = catalog.named("sendEmployeeMessage")
+def _sms_to(each: catalog.Operation, to: dict[str, Any], body: str, segments: int) -> Delivery:
+    """The contract's request for one SMS to one employee, as `each` (send_employee_sms) builds it."""
     try:
         request = each.request(each.args.model_validate({"id": to["id"], "body": body}))
     except ValidationError:
