@@ -18,9 +18,9 @@ import anyio
 from mcp import Client
 
 from relatel_mcp.app import assemble
-from relatel_mcp.config import Settings
+from relatel_mcp.front.server import build_server
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server
+from relatel_mcp.settings import Settings
 
 CALLS = 300
 

@@ -24,11 +24,11 @@ import mcp.types as types
 from mcp import Client
 
 from relatel_mcp.app import assemble
-from relatel_mcp.config import Settings
+from relatel_mcp.front.server import build_server
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.settings import Budgets
+from relatel_mcp.policy.rules import Budgets
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server
+from relatel_mcp.settings import Settings
 
 SIZES = (10, 50)
 ROUNDS = 7

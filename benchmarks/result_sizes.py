@@ -15,11 +15,11 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from relatel_mcp import catalog
 from relatel_mcp.app import assemble
-from relatel_mcp.config import Settings
+from relatel_mcp.core import catalog
+from relatel_mcp.front.server import build_server
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server
+from relatel_mcp.settings import Settings
 
 ARGUMENTS = {"list_contact_comments": {"contact_id": 1}}  # the lists that need an id
 HALF = {"list_calls", "list_voicemails", "list_contacts", "list_messages", "list_chats", "list_smileys",

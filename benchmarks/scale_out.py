@@ -124,10 +124,10 @@ async def gated_latency(sandbox: str, store: str | None, scratch: Path) -> dict[
     from mcp import Client
 
     from relatel_mcp.app import assemble
-    from relatel_mcp.config import Settings
+    from relatel_mcp.front.server import build_server
     from relatel_mcp.policy import Policy
-    from relatel_mcp.policy.settings import Budgets
-    from relatel_mcp.server import build_server
+    from relatel_mcp.policy.rules import Budgets
+    from relatel_mcp.settings import Settings
 
     settings = Settings(
         token="sandbox-admin", base_url=sandbox, state_dir=scratch, store=store, secret=SECRET,

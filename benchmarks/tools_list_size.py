@@ -21,10 +21,10 @@ import mcp.types as types
 from mcp import Client
 
 from relatel_mcp.app import assemble
-from relatel_mcp.config import Settings
+from relatel_mcp.front.server import build_server
 from relatel_mcp.policy import Policy
 from relatel_mcp.sandbox import SandboxServer
-from relatel_mcp.server import build_server
+from relatel_mcp.settings import Settings
 
 
 def size(value: object) -> int:

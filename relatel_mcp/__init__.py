@@ -9,14 +9,14 @@ __version__ = "0.1.0"
 __all__ = ["Confirmation", "Toolkit", "__version__"]
 
 if TYPE_CHECKING:
-    from .confirmation import Confirmation
-    from .toolkit import Toolkit
+    from .functions.confirmation import Confirmation
+    from .functions.toolkit import Toolkit
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that `relatel_mcp.sandbox` and the catalogue load nothing more.
     if name in ("Confirmation", "Toolkit"):
-        from . import toolkit
+        from .functions import toolkit
 
         return getattr(toolkit, name)
     raise AttributeError(f"module 'relatel_mcp' has no attribute {name!r}")

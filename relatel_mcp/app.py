@@ -12,17 +12,18 @@ from dataclasses import dataclass
 
 import mcp.types as types
 
-from . import catalog
-from .access import NOTHING, Access, Lacking
-from .accounts import Accounts
-from .approval import LoopbackPages, loopback_pages
-from .catalog import Operation
-from .client import RelatelClient, RetryPolicy, Tenant
-from .config import ConfigError, Settings
+from .core import catalog
+from .core.catalog import Operation
+from .core.errors import ConfigError
 from .pipeline import Pipeline
 from .policy import Gate, Policy, open_gate
-from .ratelimit import RateLimiter
+from .settings import Settings
 from .store import open_store
+from .upstream.access import NOTHING, Access, Lacking
+from .upstream.accounts import Accounts
+from .upstream.client import RelatelClient, RetryPolicy, Tenant
+from .upstream.ratelimit import RateLimiter
+from .web.approval_pages import LoopbackPages, loopback_pages
 
 Described = list[tuple[Operation, types.Tool]]
 
@@ -62,7 +63,9 @@ async def assemble(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> Asy
     secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
     try:
         async with open_store(settings.store, settings.state_dir) as store:
-            gate = open_gate(settings.policy, settings.state_dir, store, settings.secret)
+            gate = open_gate(
+                settings.policy, settings.state_dir, store, settings.secret, kill_switch=settings.kill_switch
+            )
             accounts = Accounts(client, store)
             pipeline = Pipeline(
                 client, gate, accounts, max_result_bytes=settings.max_result_bytes, secrets=secrets

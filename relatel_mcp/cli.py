@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -27,20 +26,31 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import __version__, catalog, function_calling, logs
+from . import __version__, logs
 from .app import assemble, described_tools, offered
-from .catalog import CatalogError
-from .config import ConfigError, Settings, flag, load_settings
-from .errors import StartUpError
+from .core import catalog
+from .core.catalog import CatalogError
+from .core.errors import ConfigError, StartUpError
+from .core.sanitize import clean_data
+from .functions import definitions
 from .oauth.relatel import DEFAULT_REDIRECT_URI, RelatelApp
 from .policy import PolicyError
-from .policy.settings import ALIASES, MODES, default_state_dir
-from .sanitize import clean_data
+from .policy.rules import ALIASES, MODES
+from .settings import (
+    DEFAULT_BASE_URL,
+    LOG_LEVELS,
+    Environment,
+    Settings,
+    check_base_url,
+    default_state_dir,
+    load_settings,
+    log_level,
+)
 from .store import open_store
 
 if TYPE_CHECKING:
-    from .oauth.login import Identity, StoredLogin
-    from .transports import HttpOptions
+    from .front.transports import HttpOptions
+    from .store.login import Identity, StoredLogin
 
 # Imported where a command needs them, not at start-up: the HTTP transports and uvicorn's
 # protocol (serve --transport http|sse), the OAuth login (login, whoami, logout), the sandbox.
@@ -55,10 +65,10 @@ START_UP_ERRORS = (CatalogError, PolicyError, StartUpError)
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    level = args.log_level
     try:
-        if args.log_level not in logs.LEVELS:
-            raise ConfigError(f"RELATEL_MCP_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}")
-        logs.setup(args.log_level)
+        level = log_level(args.log_level)
+        logs.setup(level)
         catalog.load()
         args.run(args)
     except KeyboardInterrupt:
@@ -69,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         problem = _start_up_error(exc)
         if problem is None:
             raise
-        if args.log_level == "debug":
+        if level == "debug":
             traceback.print_exception(exc)
         print(f"relatel-mcp: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -125,6 +135,76 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)")
     serve.add_argument("--transport", choices=("stdio", "http", "sse"), default="stdio")
+    _http_options(serve)
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=None,
+        help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
+    )
+    serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
+    serve.add_argument(
+        "--all-tools",
+        action="store_true",
+        default=None,
+        help="list every tool, also those the account lacks admin rights, a plan or the M2M agreement "
+        "for (env RELATEL_MCP_ALL_TOOLS=1; they are refused upstream)",
+    )
+    _policy_options(serve)
+    _state_dir_option(serve)
+    serve.set_defaults(run=_serve)
+
+    tools = commands.add_parser("tools", help="print the tool catalogue")
+    tools.add_argument("--markdown", action="store_true", help="as the Markdown table in docs/tools.md")
+    tools.set_defaults(run=_tools)
+
+    export = commands.add_parser(
+        "export", help="print the tool definitions for function calling (or MCP) as a JSON array"
+    )
+    export.add_argument("--format", choices=tuple(definitions.FORMATS), required=True)
+    export.add_argument(
+        "--with-approval",
+        action="store_true",
+        help="include the costly and destructive tools: the app asks its user before each "
+        "(Toolkit(approve=...)); without it they are left out, as for an MCP client that cannot ask",
+    )
+    _policy_options(export)
+    export.set_defaults(run=_export, base_url=None, state_dir=None)
+
+    audit = commands.add_parser(
+        "audit", help="print the latest audit records (costly and destructive attempts)"
+    )
+    audit.add_argument("--limit", type=int, default=20)
+    audit.add_argument("--json", action="store_true", help="one JSON record per line")
+    _state_dir_option(audit)
+    audit.set_defaults(run=_audit)
+
+    sandbox = commands.add_parser("sandbox", help="run the simulated Relatel API")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8790)
+    sandbox.add_argument(
+        "--oauth-redirect-uri",
+        action="append",
+        default=[],
+        help="a redirect URI the sandbox's OAuth app accepts beyond loopback ones (repeatable)",
+    )
+    sandbox.set_defaults(run=_sandbox)
+
+    _login_commands(commands)
+
+    for command in commands.choices.values():
+        command.add_argument(
+            "--log-level",
+            choices=LOG_LEVELS,
+            help="what goes to stderr, as JSON lines (env RELATEL_MCP_LOG_LEVEL; default info: one line "
+            "per tool call and HTTP request; debug also shows start-up tracebacks)",
+        )
+        command.set_defaults(command=command)
+    return parser
+
+
+def _http_options(serve: argparse.ArgumentParser) -> None:
+    """How `serve --transport http|sse` listens, whom it lets in, and how much it takes."""
     serve.add_argument("--host", default="127.0.0.1", help="HTTP: the address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=int, default=8080, help="HTTP: the port (default 8080; 0 picks a free one)"
@@ -132,15 +212,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--auth",
         choices=("api-key", "passthrough", "oauth", "none"),
-        default=os.environ.get("RELATEL_MCP_AUTH", "api-key"),
-        help="HTTP: api-key (keys in RELATEL_MCP_API_KEYS), passthrough (clients send their Relatel "
+        help="HTTP (env RELATEL_MCP_AUTH; default api-key): api-key (keys in RELATEL_MCP_API_KEYS), passthrough (clients send their Relatel "
         "token), oauth (clients log in: MCP authorization, with RELATEL_CLIENT_ID/SECRET and "
         "--public-url), none (loopback only)",
     )
     serve.add_argument("--stateless", action="store_true", help="HTTP: no sessions (for several replicas)")
     serve.add_argument(
         "--allowed-hosts",
-        default=os.environ.get("RELATEL_MCP_ALLOWED_HOSTS", ""),
         help="HTTP: Host names to accept besides loopback and the --public-url host "
         "(env RELATEL_MCP_ALLOWED_HOSTS); * = any",
     )
@@ -187,69 +265,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--public-url",
-        default=os.environ.get("RELATEL_MCP_PUBLIC_URL") or None,
         help="HTTP: the URL browsers reach this server at, for approval pages (env RELATEL_MCP_PUBLIC_URL)",
     )
     serve.add_argument("--max-body-bytes", type=int, default=1_048_576, help="HTTP: request body limit")
-    serve.add_argument(
-        "--sandbox",
-        action="store_true",
-        default=None,
-        help="use a built-in simulated Relatel account (env RELATEL_MCP_SANDBOX=1)",
-    )
-    serve.add_argument("--base-url", help="Relatel API base URL (env RELATEL_BASE_URL)")
-    serve.add_argument(
-        "--all-tools",
-        action="store_true",
-        default=None,
-        help="list every tool, also those the account lacks admin rights, a plan or the M2M agreement "
-        "for (env RELATEL_MCP_ALL_TOOLS=1; they are refused upstream)",
-    )
-    _policy_options(serve)
-    _state_dir_option(serve)
-    serve.set_defaults(run=_serve)
 
-    tools = commands.add_parser("tools", help="print the tool catalogue")
-    tools.add_argument("--markdown", action="store_true", help="as the Markdown table in README.md")
-    tools.set_defaults(run=_tools)
 
-    export = commands.add_parser(
-        "export", help="print the tool definitions for function calling (or MCP) as a JSON array"
-    )
-    export.add_argument("--format", choices=tuple(function_calling.FORMATS), required=True)
-    export.add_argument(
-        "--with-approval",
-        action="store_true",
-        help="include the costly and destructive tools: the app asks its user before each "
-        "(Toolkit(approve=...)); without it they are left out, as for an MCP client that cannot ask",
-    )
-    _policy_options(export)
-    export.set_defaults(run=_export, base_url=None, state_dir=None)
-
-    audit = commands.add_parser(
-        "audit", help="print the latest audit records (costly and destructive attempts)"
-    )
-    audit.add_argument("--limit", type=int, default=20)
-    audit.add_argument("--json", action="store_true", help="one JSON record per line")
-    _state_dir_option(audit)
-    audit.set_defaults(run=_audit)
-
-    sandbox = commands.add_parser("sandbox", help="run the simulated Relatel API")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8790)
-    sandbox.add_argument(
-        "--oauth-redirect-uri",
-        action="append",
-        default=[],
-        help="a redirect URI the sandbox's OAuth app accepts beyond loopback ones (repeatable)",
-    )
-    sandbox.set_defaults(run=_sandbox)
-
+def _login_commands(commands: Any) -> None:
+    """login, whoami, logout: the token `relatel-mcp login` keeps for the server."""
     login = commands.add_parser("login", help="log in with Relatel (OAuth) and keep the token")
-    login.add_argument("--client-id", default=os.environ.get("RELATEL_CLIENT_ID"),
-                       help="your Relatel app's client id (env RELATEL_CLIENT_ID)")  # fmt: skip
-    login.add_argument("--client-secret", default=os.environ.get("RELATEL_CLIENT_SECRET"),
-                       help="its secret (env RELATEL_CLIENT_SECRET)")  # fmt: skip
+    login.add_argument("--client-id", help="your Relatel app's client id (env RELATEL_CLIENT_ID)")
+    login.add_argument("--client-secret", help="its secret (env RELATEL_CLIENT_SECRET)")
     login.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI,
                        help=f"the loopback redirect URI registered for the app (default {DEFAULT_REDIRECT_URI})")  # fmt: skip
     login.add_argument(
@@ -268,17 +293,6 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--state-dir", type=Path, help="where the login is kept (env RELATEL_MCP_STATE_DIR)"
         )
-
-    for command in commands.choices.values():
-        command.add_argument(
-            "--log-level",
-            default=os.environ.get("RELATEL_MCP_LOG_LEVEL", "info").lower(),
-            choices=logs.LEVELS,
-            help="what goes to stderr, as JSON lines (env RELATEL_MCP_LOG_LEVEL; default info: one line "
-            "per tool call and HTTP request; debug also shows start-up tracebacks)",
-        )
-        command.set_defaults(command=command)
-    return parser
 
 
 def _policy_options(parser: argparse.ArgumentParser) -> None:
@@ -311,48 +325,51 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: bool = False) -> Settings:
-    # A sandbox trial keeps its state to itself: a shared store only when --store names one.
-    env = {k: v for k, v in os.environ.items() if not (sandbox and k == "RELATEL_MCP_STORE")}
+    """The flags given, over the environment and the policy file (relatel_mcp/settings.py)."""
     return load_settings(
+        sandbox=sandbox,
         config=args.config,
         toolsets=args.toolsets,
         base_url=args.base_url,
         state_dir=state_dir,
         store=getattr(args, "store", None),
-        env=env,
+        all_tools=getattr(args, "all_tools", None),
+        auth=getattr(args, "auth", None),
+        allowed_hosts=getattr(args, "allowed_hosts", None),
+        public_url=getattr(args, "public_url", None),
         costly=args.costly,
         destructive=args.destructive,
         read_only=args.read_only,
         dry_run=args.dry_run,
-        all_tools=getattr(args, "all_tools", None),
     )
 
 
 def _serve(args: argparse.Namespace) -> None:
-    sandbox = args.sandbox if args.sandbox is not None else flag(os.environ, "RELATEL_MCP_SANDBOX")
+    sandbox = args.sandbox if args.sandbox is not None else Environment.read().sandbox
     with _state_dir(args, sandbox) as state_dir:
-        _serve_with(args, _settings(args, state_dir, sandbox), sandbox)
+        _serve_with(args, _settings(args, state_dir, sandbox))
 
 
-def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> None:
+def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
     if args.transport == "stdio":
-        if not sandbox:
+        if not settings.sandbox:
             settings.require_token()
-        anyio.run(_serve_stdio, settings, sandbox)
+        anyio.run(_serve_stdio, settings)
         return
+    from .front.transports import HttpOptions
     from .oauth.clients import RegistrationLimits
-    from .serving import ConnectionLimits
-    from .transports import HttpOptions
+    from .web.serving import ConnectionLimits
 
+    remote = settings.remote
     options = HttpOptions(
         host=args.host,
         port=args.port,
         transport=args.transport,
-        auth=args.auth,
-        api_keys=tuple(k.strip() for k in os.environ.get("RELATEL_MCP_API_KEYS", "").split(",") if k.strip()),
+        auth=remote.auth,
+        api_keys=remote.api_keys,
         stateless=args.stateless,
-        allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip()),
-        public_url=args.public_url,
+        allowed_hosts=remote.allowed_hosts,
+        public_url=remote.public_url,
         max_sessions=args.max_sessions,
         max_sessions_per_tenant=args.max_sessions_per_tenant,
         max_body_bytes=args.max_body_bytes,
@@ -364,11 +381,11 @@ def _serve_with(args: argparse.Namespace, settings: Settings, sandbox: bool) -> 
         ),
     )
     if options.auth == "oauth":  # the sandbox's base URL and a loopback server's port come later
-        options = _with_oauth(options, settings.base_url, sandbox, f"http://127.0.0.1:{args.port}")
+        options = _with_oauth(options, settings, f"http://127.0.0.1:{args.port}")
     options.check()
-    if args.auth in ("api-key", "none") and not sandbox:  # one configured account for every request
+    if options.auth in ("api-key", "none") and not settings.sandbox:  # one account for every request
         settings.require_token()
-    anyio.run(_serve_http, settings, options, sandbox)
+    anyio.run(_serve_http, settings, options)
 
 
 @contextlib.contextmanager
@@ -384,49 +401,46 @@ def _state_dir(args: argparse.Namespace, sandbox: bool) -> Iterator[Path]:
         yield Path(throwaway)
 
 
-async def _serve_http(settings: Settings, options: HttpOptions, sandbox: bool) -> None:
-    from .serving import UvicornServer, raise_file_limit
-    from .transports import describe, http_app
+async def _serve_http(settings: Settings, options: HttpOptions) -> None:
+    from .front.transports import describe, http_app
+    from .web.serving import UvicornServer, raise_file_limit
 
     raise_file_limit(options.limits.total + 100)
-    async with _upstream(settings, sandbox) as settings, assemble(settings, api_keys=options.api_keys) as app:
+    async with _upstream(settings) as settings, assemble(settings, api_keys=options.api_keys) as app:
         server = UvicornServer(None, options.host, options.port, limits=options.limits)
         if options.auth == "oauth":
-            options = _with_oauth(options, settings.base_url, sandbox, server.url)
+            options = _with_oauth(options, settings, server.url)
         server.app = http_app(app, options)
-        _announce(settings, sandbox, describe(options, server.url))
+        _announce(settings, describe(options, server.url))
         await server.serve(handle_signals=True)
 
 
-def _with_oauth(options: HttpOptions, base_url: str, sandbox: bool, url: str) -> HttpOptions:
+def _with_oauth(options: HttpOptions, settings: Settings, url: str) -> HttpOptions:
     """The app this server is at Relatel (the sandbox's own with --sandbox), and on loopback a
     public URL that defaults to the server's own address."""
     client_id: str | None
     client_secret: str | None
-    if sandbox:
+    if settings.sandbox:
         from .sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 
         client_id, client_secret = CLIENT_ID, CLIENT_SECRET
     else:
-        client_id, client_secret = (
-            os.environ.get("RELATEL_CLIENT_ID"),
-            os.environ.get("RELATEL_CLIENT_SECRET"),
-        )
-    app = RelatelApp(base_url, client_id, client_secret) if client_id and client_secret else None
-    from .transports import is_loopback
+        client_id, client_secret = settings.remote.client_id, settings.remote.client_secret
+    app = RelatelApp(settings.base_url, client_id, client_secret) if client_id and client_secret else None
+    from .front.transports import is_loopback
 
     local = url if is_loopback(options.host) else None
     return replace(options, oauth_app=app, public_url=options.public_url or local)
 
 
-async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
+async def _serve_stdio(settings: Settings) -> None:
     from mcp.server.stdio import stdio_server
 
-    from .server import build_server
+    from .front.server import build_server
 
-    async with _upstream(settings, sandbox) as settings, assemble(settings) as app:
+    async with _upstream(settings) as settings, assemble(settings) as app:
         server = build_server(app)
-        _announce(settings, sandbox)
+        _announce(settings)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(app.read_account)  # while the client starts: what to list
             async with stdio_server() as (read, write):
@@ -435,9 +449,9 @@ async def _serve_stdio(settings: Settings, sandbox: bool) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _upstream(settings: Settings, sandbox: bool) -> AsyncIterator[Settings]:
+async def _upstream(settings: Settings) -> AsyncIterator[Settings]:
     """With --sandbox, start the simulated account on a free loopback port and point at it."""
-    if not sandbox:
+    if not settings.sandbox:
         yield settings
         return
     from .sandbox import SandboxServer
@@ -452,9 +466,9 @@ async def _upstream(settings: Settings, sandbox: bool) -> AsyncIterator[Settings
             server.stop()
 
 
-def _announce(settings: Settings, sandbox: bool, *lines: str) -> None:
+def _announce(settings: Settings, *lines: str) -> None:
     """Said once everything is up, so that a start-up failure is the only line printed."""
-    if sandbox:
+    if settings.sandbox:
         from .sandbox import DEMO_TOKENS
 
         print(
@@ -492,12 +506,13 @@ def tools_markdown() -> list[str]:
 def _export(args: argparse.Namespace) -> None:
     settings = _settings(args)
     tools = offered(described_tools(settings), settings.policy, human=args.with_approval)
-    print(json.dumps(function_calling.export(tools, args.format), indent=2, ensure_ascii=False))
+    print(json.dumps(definitions.export(tools, args.format), indent=2, ensure_ascii=False))
 
 
 def _audit(args: argparse.Namespace) -> None:
-    state_dir = args.state_dir or default_state_dir()
-    url = args.store or os.environ.get("RELATEL_MCP_STORE") or None
+    environment = Environment.read()
+    state_dir = args.state_dir or default_state_dir(environment)
+    url = args.store or environment.store
     if url is None and not (state_dir / "state.db").exists():
         print(f"No audit records yet (state directory {state_dir}).")
         return
@@ -522,24 +537,28 @@ def _audit(args: argparse.Namespace) -> None:
 
 
 def _login_place(args: argparse.Namespace) -> tuple[str, StoredLogin]:
-    from .oauth.login import StoredLogin
+    from .store.login import StoredLogin
 
-    settings = Settings.from_env(base_url=args.base_url, state_dir=args.state_dir)
-    return settings.base_url, StoredLogin(settings.state_dir)
+    environment = Environment.read()
+    base_url = check_base_url(args.base_url or environment.base_url or DEFAULT_BASE_URL)
+    return base_url, StoredLogin(args.state_dir or default_state_dir(environment))
 
 
 def _login(args: argparse.Namespace) -> None:
     from .oauth.login import LoginFailed, identify
     from .oauth.login import login as oauth_login
 
-    if not args.client_id or not args.client_secret:
+    environment = Environment.read()
+    client_id = args.client_id or environment.client_id
+    client_secret = args.client_secret or environment.client_secret
+    if not client_id or not client_secret:
         raise ConfigError(
             "relatel-mcp login needs your Relatel app: set RELATEL_CLIENT_ID and RELATEL_CLIENT_SECRET "
             "(or --client-id/--client-secret); register one at Relatel with the redirect URI "
             f"{args.redirect_uri}"
         )
     base_url, stored = _login_place(args)
-    app = RelatelApp(base_url, args.client_id, args.client_secret)
+    app = RelatelApp(base_url, client_id, client_secret)
 
     def show(url: str) -> None:
         if args.no_browser:

@@ -19,9 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .approval import PAGE_PATH
+from .policy.approvals import PAGE_PATH
 
-LEVELS = ("debug", "info", "warning", "error")
 calls = logging.getLogger("relatel_mcp.calls")
 http = logging.getLogger("relatel_mcp.http")
 

@@ -16,18 +16,19 @@ import httpx2
 import mcp.types as types
 from pydantic import ValidationError
 
-from . import errors, logs
-from .accounts import Accounts, token_key
-from .catalog import DETAIL, DETAILS, Operation
-from .client import RelatelClient, Tenant
-from .errors import ToolError
-from .models import Args
+from . import logs
+from .core import errors
+from .core.catalog import DETAIL, DETAILS, Operation
+from .core.errors import ToolError
+from .core.models import Args
+from .core.request import UpstreamRequest
+from .core.results import compact_json, json_body, shape
 from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
-from .request import UpstreamRequest
-from .results import compact_json, json_body, shape
 from .store import StoreUnavailable
+from .upstream.accounts import Accounts, token_key
+from .upstream.client import RelatelClient, Tenant
 
 log = logging.getLogger(__name__)
 

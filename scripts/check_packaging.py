@@ -107,7 +107,7 @@ def build_bundle() -> tuple[Path | None, list[str]]:
 def staged_manifest() -> dict:
     """The manifest with the tools of the catalogue (names and descriptions), so it never drifts."""
     sys.path.insert(0, str(ROOT))
-    from relatel_mcp import catalog
+    from relatel_mcp.core import catalog
 
     manifest = json.loads((ROOT / "mcpb" / "manifest.json").read_text())
     manifest["tools"] = [{"name": op.name, "description": op.description} for op in catalog.load()]

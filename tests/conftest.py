@@ -11,8 +11,8 @@ import httpx2
 import pytest
 from mcp import Client
 
+from relatel_mcp.functions.toolkit import Toolkit
 from relatel_mcp.sandbox import SandboxServer, SandboxState
-from relatel_mcp.toolkit import Toolkit
 
 from .hygiene import Hygiene, ScanningHandler, scan_result
 from .stores import BACKEND, STORES

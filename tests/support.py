@@ -22,14 +22,14 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from relatel_mcp import catalog
 from relatel_mcp.app import assemble
-from relatel_mcp.config import Settings
+from relatel_mcp.core import catalog
+from relatel_mcp.front.server import build_server
+from relatel_mcp.front.transports import HttpOptions, http_app
+from relatel_mcp.functions.toolkit import Toolkit
 from relatel_mcp.policy import Policy
-from relatel_mcp.server import build_server
-from relatel_mcp.serving import UvicornServer
-from relatel_mcp.toolkit import Toolkit
-from relatel_mcp.transports import HttpOptions, http_app
+from relatel_mcp.settings import Settings
+from relatel_mcp.web.serving import UvicornServer
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
 from .stores import STORES
@@ -60,7 +60,7 @@ ALL = catalog.load()  # every operation, one tool each, in the catalogue's order
 
 
 def offered_names(*lacking: str, human: bool = True) -> frozenset[str]:
-    """The tools a client is offered under the default policy, as relatel_mcp.server.offered
+    """The tools a client is offered under the default policy, as relatel_mcp.front.server.offered
     decides: a gated (costly or destructive) tool only where the client can ask its user (`human`:
     MCP elicitation, an app's approve), and none that requires what the account is `lacking`
     ("admin", "switch", "switch_premium", "m2m": access.py)."""

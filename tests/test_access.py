@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 from mcp import Client, StdioServerParameters
 
-from relatel_mcp import catalog
-from relatel_mcp.transports import HttpOptions
+from relatel_mcp.core import catalog
+from relatel_mcp.front.transports import HttpOptions
 
 from .support import (
     EXE,

@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.oauth.relatel import RelatelApp
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
-from relatel_mcp.serving import UvicornServer
-from relatel_mcp.transports import HttpOptions
+from relatel_mcp.web.serving import UvicornServer
 
 from .services import missing
 from .support import COUNT_WITHOUT_HUMAN, offered_count, serve_http, settings_for

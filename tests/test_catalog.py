@@ -10,8 +10,8 @@ import anyio
 import pytest
 import yaml
 
-from relatel_mcp import catalog, contract
-from relatel_mcp.catalog import CatalogError
+from relatel_mcp.core import catalog, contract
+from relatel_mcp.core.catalog import CatalogError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "contract" / "openapi.yaml"
@@ -24,7 +24,7 @@ def openapi() -> dict:
 
 @pytest.fixture()
 def document() -> dict:
-    return yaml.safe_load((ROOT / "relatel_mcp" / "tools.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((ROOT / "relatel_mcp" / "core" / "tools.yaml").read_text(encoding="utf-8"))
 
 
 def contract_operations(openapi: dict) -> dict[str, tuple[str, str]]:
@@ -50,12 +50,12 @@ def test_tools_use_the_contracts_method_and_path(openapi):
 
 
 def test_shipped_contract_extract_is_up_to_date(openapi):
-    shipped = json.loads((ROOT / "relatel_mcp" / "contract.json").read_text(encoding="utf-8"))
+    shipped = json.loads((ROOT / "relatel_mcp" / "core" / "contract.json").read_text(encoding="utf-8"))
     assert shipped == contract.extract(openapi), "run: .venv/bin/python scripts/regenerate.py"
 
 
 def test_shipped_catalogue_is_tools_yaml_as_json(document):
-    shipped = json.loads((ROOT / "relatel_mcp" / "tools.json").read_text(encoding="utf-8"))
+    shipped = json.loads((ROOT / "relatel_mcp" / "core" / "tools.json").read_text(encoding="utf-8"))
     assert shipped == document, "run: .venv/bin/python scripts/regenerate.py"
 
 
@@ -248,11 +248,11 @@ def test_cli_reports_a_broken_catalogue_without_a_traceback(monkeypatch, capsys,
     assert "entry 0 (list_contacts): unknown args model 'Nope'" in err and "Traceback" not in err
 
 
-def test_readme_tool_table_is_generated_from_the_catalogue():
+def test_the_docs_tool_table_is_generated_from_the_catalogue():
     from relatel_mcp.cli import tools_markdown
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- tools:start -->\n")[1].split("\n<!-- tools:end -->")[0]
+    page = (ROOT / "docs" / "tools.md").read_text(encoding="utf-8")
+    table = page.split("<!-- tools:start -->\n")[1].split("\n<!-- tools:end -->")[0]
     assert table.splitlines() == tools_markdown(), "run: .venv/bin/python scripts/regenerate.py"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shlex
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -20,8 +19,6 @@ import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
-
-from relatel_mcp import cli
 
 from .hygiene import Hygiene, scan_stderr
 from .support import EXE, answering, env, http_transport
@@ -289,32 +286,3 @@ async def test_log_level_warning_leaves_out_the_call_lines():
         served.stop()
     assert isinstance(result, types.CallToolResult) and not result.is_error
     assert served.logged("tool_call") == [] and served.logged("http") == []
-
-
-# ------------------------------------------------------------------ the configs in the README
-
-
-def readme_section() -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    return text[text.index("## Connect a client") : text.index("## Remote agents")]
-
-
-def test_the_readme_client_configs_parse_and_start_this_server():
-    section = readme_section()
-    commands = [shlex.split(line) for line in re.findall(r"^claude mcp add .*$", section, re.M)]
-    configs = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
-    servers = [s for c in configs for s in (c.get("mcpServers") or c["servers"]).values()]
-    assert len(commands) == 3 and len(servers) == 6
-    command_lines = [c[c.index("--") + 1 :] for c in commands if "--" in c]
-    command_lines += [[s["command"], *s["args"]] for s in servers if s.get("command") == "uvx"]
-    assert len(command_lines) == 5
-    for line in command_lines:
-        assert line[:2] == ["uvx", "relatel-mcp"], line
-        assert callable(cli.parse(line[2:]).run)  # the server's own parser accepts the arguments
-    urls = [s["url"] for s in servers if "url" in s] + [
-        a for c in commands for a in c if a.startswith("https:")
-    ]
-    urls += [s["args"][2] for s in servers if s.get("command") == "npx"]
-    assert urls == ["https://mcp.example.com/mcp"] * 4
-    headers = [s["headers"]["Authorization"] for s in servers if "headers" in s]
-    assert all(h.startswith("Bearer ${") for h in headers) and len(headers) == 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from relatel_mcp import catalog
+from relatel_mcp.core import catalog
 
 from .support import MODES, connect, error_of
 from .test_tools import untabled

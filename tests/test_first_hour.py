@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.settings import Budgets
+from relatel_mcp.policy.rules import Budgets
 
 from .support import MODES, audit_log, connect, error_of, sent
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relatel_mcp import catalog
+from relatel_mcp.core import catalog
 
 from .support import MODES, answering, connect
 

@@ -21,9 +21,9 @@ import httpx2
 import mcp.types as types
 import pytest
 
-from relatel_mcp import catalog
+from relatel_mcp.core import catalog
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.settings import Budgets
+from relatel_mcp.policy.rules import Budgets
 
 from .stores import STORES
 from .support import (

@@ -18,7 +18,7 @@ import pytest
 from agents import Runner
 
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.settings import Budgets
+from relatel_mcp.policy.rules import Budgets
 
 from .support import (
     ALLOW,

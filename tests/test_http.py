@@ -16,8 +16,8 @@ import httpx2
 import pytest
 from mcp import Client
 
+from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
-from relatel_mcp.transports import HttpOptions
 
 from .hygiene import HYGIENE_TOKEN
 from .support import (

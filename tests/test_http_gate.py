@@ -22,9 +22,9 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
+from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
-from relatel_mcp.serving import ConnectionLimits
-from relatel_mcp.transports import HttpOptions
+from relatel_mcp.web.serving import ConnectionLimits
 
 from .support import (
     ATTACKER,

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from relatel_mcp.internals import H11Protocol, session_owners
-from relatel_mcp.serving import ConnectionLimits, guarded
+from relatel_mcp.web.serving import ConnectionLimits, guarded
 
 from .support import INITIALIZE, MCP_HEADERS
 

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import StructuredTool
 
-from relatel_mcp import catalog
+from relatel_mcp.core import catalog
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
 from .support import Human, sent, toolkit_for

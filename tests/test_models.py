@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from relatel_mcp import catalog
-from relatel_mcp.models import MODELS
+from relatel_mcp.core import catalog
+from relatel_mcp.core.models import MODELS
 
 
 @pytest.mark.parametrize(

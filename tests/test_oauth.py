@@ -24,12 +24,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.auth import OAuthClientInformationFull
 
+from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.oauth import server as provider
 from relatel_mcp.oauth.clients import RegistrationLimits
 from relatel_mcp.oauth.relatel import RelatelApp
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 from relatel_mcp.store import open_store
-from relatel_mcp.transports import HttpOptions
 
 from .services import free_port
 from .support import EXE, env, error_of, serve_http, settings_for

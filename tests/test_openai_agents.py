@@ -17,7 +17,8 @@ from agents.models.interface import Model
 from agents.tool_context import ToolContext
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
-from relatel_mcp import Toolkit, catalog
+from relatel_mcp import Toolkit
+from relatel_mcp.core import catalog
 
 from .support import ALLOW, Human, decisions, sent, toolkit_for
 

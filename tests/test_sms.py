@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relatel_mcp.sms import SmsInfo, sms_segments
+from relatel_mcp.core.sms import SmsInfo, sms_segments
 
 
 @pytest.mark.parametrize(

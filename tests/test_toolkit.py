@@ -17,9 +17,9 @@ import anyio
 import pytest
 
 from relatel_mcp import Confirmation, Toolkit
-from relatel_mcp.config import ConfigError
+from relatel_mcp.core.errors import ConfigError
 from relatel_mcp.policy import Policy
-from relatel_mcp.policy.settings import Budgets
+from relatel_mcp.policy.rules import Budgets
 
 from .hygiene import HYGIENE_TOKEN, STATE_DIRS
 from .support import (
@@ -256,10 +256,15 @@ def error_of_data(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def test_the_kill_switch_stops_the_call_before_anyone_is_asked(sandbox, monkeypatch):
-    monkeypatch.setenv("RELATEL_MCP_KILL_SWITCH", "1")
+async def test_the_kill_switch_stops_the_call_before_anyone_is_asked(sandbox, monkeypatch, tmp_path):
+    state = tmp_path / "state"
+    STATE_DIRS.append(state)
+    environment = {"RELATEL_TOKEN": HYGIENE_TOKEN, "RELATEL_BASE_URL": sandbox.url,
+                   "RELATEL_MCP_STATE_DIR": str(state), "RELATEL_MCP_KILL_SWITCH": "1"}  # fmt: skip
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     human = Human(True)
-    result = await toolkit_for(sandbox.url, human).call(*CALL)
+    result = await Toolkit.from_env(human).call(*CALL)
     assert result["error"]["code"] == "refused" and "kill switch" in result["error"]["message"]
     assert human.asked == [] and sent(sandbox) == []
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relatel_mcp import catalog
+from relatel_mcp.core import catalog
 from relatel_mcp.sandbox.data import fixed_uuid
 
 from .support import ALLOW, MODES, connect

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from mcp.server.auth.provider import RegistrationError
 from mcp.shared.auth import OAuthClientInformationFull
 
-from ..config import ConfigError
+from ..core.errors import ConfigError
 
 MAX_BODY_BYTES = 16_384
 MAX_NAME = 100  # characters of client_name (the consent page shows 80)

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp
 
-from ..ratelimit import RateLimiter
+from ..upstream.ratelimit import RateLimiter
 from .clients import MAX_BODY_BYTES, RegistryFull, address_of
 from .server import OAuthServer
 

@@ -11,14 +11,9 @@ server uses it when RELATEL_TOKEN is unset, for the base URL it was issued for o
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -27,29 +22,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..client import RelatelClient, Tenant, parsed_json
-from ..errors import StartUpError, ToolError
-from ..pages import page
-from ..request import UpstreamRequest
-from ..serving import UvicornServer
-from ..store import private_directory, private_file
+from ..core.errors import StartUpError, ToolError
+from ..core.request import UpstreamRequest, parsed_json
+from ..store.login import Identity
+from ..upstream.client import RelatelClient, Tenant
+from ..web.pages import page
+from ..web.serving import UvicornServer
 from .relatel import DEFAULT_REDIRECT_URI, RelatelApp, RelatelRefused
-
-KEYRING_SERVICE = "relatel-mcp"
 
 
 class LoginFailed(StartUpError):
     """The login did not complete; the message says why and what to do. Nothing was stored."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    employee_id: int
-    company_id: int
-
-    def __str__(self) -> str:
-        return f"{self.name} (employee {self.employee_id} of company {self.company_id})"
 
 
 # ------------------------------------------------------------------------------ the flow
@@ -138,83 +121,3 @@ async def identify(base_url: str, token: str) -> Identity | None:
         raise LoginFailed(
             f"Relatel's answer (HTTP {response.status_code}) did not say whose the token is"
         ) from None
-
-
-# ------------------------------------------------------------------------------ where it is kept
-
-
-class StoredLogin:
-    """The token of the last login: in the OS keyring if there is one, else in a 0600 file."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "login.json"
-
-    def save(self, base_url: str, token: str, who: Identity) -> str:
-        """Keep it; where it went, for telling the user."""
-        private_directory(self.path.parent)
-        in_keyring = _keyring_set(base_url, token)
-        record: dict[str, Any] = {
-            "base_url": base_url,
-            "token": None if in_keyring else token,
-            "keyring": in_keyring,
-            "employee": {"name": who.name, "id": who.employee_id, "company_id": who.company_id},
-            "saved": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        private_file(self.path).write_text(json.dumps(record, indent=1))
-        return "the OS keyring" if in_keyring else str(self.path)
-
-    def token(self, base_url: str) -> str | None:
-        """The stored token for this base URL (a token is never sent to another one)."""
-        record = self._record()
-        if record is None or record.get("base_url") != base_url:
-            return None
-        return _keyring_get(base_url) if record.get("keyring") else record.get("token")
-
-    def remove(self) -> bool:
-        record = self._record()
-        if record is None:
-            return False
-        if record.get("keyring"):
-            _keyring_delete(str(record.get("base_url")))
-        self.path.unlink()
-        return True
-
-    def _record(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-
-
-def _keyring() -> Any:
-    """The OS keyring, where the optional `keyring` package finds a real one; else None."""
-    try:
-        import keyring
-        from keyring.backends.fail import Keyring as NoKeyring
-    except ImportError:
-        return None
-    backend = keyring.get_keyring()
-    return None if isinstance(backend, NoKeyring) or getattr(backend, "priority", 0) < 1 else keyring
-
-
-def _keyring_set(base_url: str, token: str) -> bool:
-    ring = _keyring()
-    if ring is None:
-        return False
-    try:
-        ring.set_password(KEYRING_SERVICE, base_url, token)
-    except Exception:  # a locked or broken keyring: the file it is
-        return False
-    return True
-
-
-def _keyring_get(base_url: str) -> str | None:
-    ring = _keyring()
-    return ring.get_password(KEYRING_SERVICE, base_url) if ring is not None else None
-
-
-def _keyring_delete(base_url: str) -> None:
-    ring = _keyring()
-    if ring is not None:
-        with contextlib.suppress(Exception):
-            ring.delete_password(KEYRING_SERVICE, base_url)

@@ -50,12 +50,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..accounts import Accounts
-from ..client import Tenant
-from ..errors import ToolError
-from ..pages import page
-from ..sanitize import quoted
+from ..core.errors import ToolError
+from ..core.sanitize import quoted
 from ..store import Store
+from ..upstream.accounts import Accounts
+from ..upstream.client import Tenant
+from ..web.pages import page
 from .clients import RegistrationLimits, RegistryFull, check_registration, redirect_uri_problem
 from .relatel import RelatelApp, RelatelRefused
 

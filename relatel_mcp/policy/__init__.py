@@ -1,6 +1,7 @@
 """The safety layer: who may do what, with whose confirmation, within which budget; and the record.
 
-settings  the operator's policy (TOML file and flags)
+rules     the operator's policy: how each kind is confirmed, budgets, destinations, prices
+approvals approval pages' questions and answers, in the store
 facts     what a costly or destructive call would really do, resolved before asking
 gate      the checks and the confirmation ladder, failing closed
 seal      sealed single-use tokens (preview tokens, elicitation request state)
@@ -11,17 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import catalog
+from ..core import catalog
 from ..store import Store
 from .facts import check_resolvers
 from .gate import Approval, Channel, Gate
+from .rules import Policy, PolicyError
 from .seal import Sealer, load_secret
-from .settings import Policy, PolicyError, default_state_dir, load_policy
 
 
-def open_gate(policy: Policy, state_dir: Path, store: Store, secret: str | None = None) -> Gate:
+def open_gate(
+    policy: Policy, state_dir: Path, store: Store, secret: str | None = None, *, kill_switch: bool = False
+) -> Gate:
     check_resolvers(catalog.load())
-    return Gate(policy, store, Sealer(load_secret(state_dir, secret)), state_dir)
+    return Gate(policy, store, Sealer(load_secret(state_dir, secret)), state_dir, kill_switch=kill_switch)
 
 
 __all__ = [
@@ -30,7 +33,5 @@ __all__ = [
     "Gate",
     "Policy",
     "PolicyError",
-    "default_state_dir",
-    "load_policy",
     "open_gate",
 ]

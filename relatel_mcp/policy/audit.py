@@ -25,8 +25,8 @@ from typing import Any
 
 import mcp.types as types
 
-from ..catalog import Operation
-from ..errors import ToolError, redact
+from ..core.catalog import Operation
+from ..core.errors import ToolError, redact
 from ..store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

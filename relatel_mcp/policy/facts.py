@@ -26,14 +26,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .. import catalog, phones
-from ..errors import ToolError
-from ..models import Args
-from ..request import UpstreamRequest
-from ..sanitize import clean_data, quoted, verbatim
-from ..sms import sms_segments
+from ..core import catalog, phones
+from ..core.errors import ToolError
+from ..core.models import Args
+from ..core.request import UpstreamRequest
+from ..core.sanitize import clean_data, quoted, verbatim
+from ..core.sms import sms_segments
+from .rules import Prices
 from .seal import digest
-from .settings import Prices
 
 Reader = Callable[[str], Awaitable[Any]]  # GET a path: its JSON body, or None on 404
 

@@ -32,7 +32,6 @@ client or session, or changed facts: nothing is sent.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -45,15 +44,15 @@ import anyio
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
-from .. import phones
-from ..approval import Approvals
-from ..catalog import Operation
-from ..errors import ToolError
-from ..models import Args
+from ..core import phones
+from ..core.catalog import Operation
+from ..core.errors import ToolError
+from ..core.models import Args
 from ..store import ApprovalPage, Store
+from .approvals import Approvals
 from .facts import Facts, Reader, resolve
+from .rules import Policy
 from .seal import Sealer, digest
-from .settings import Policy
 
 CONFIRM_KEY = "confirm"
 CONFIRM_SCHEMA = {
@@ -109,8 +108,11 @@ class Approval:
 
 
 class Gate:
-    def __init__(self, policy: Policy, store: Store, sealer: Sealer, state_dir: Path) -> None:
+    def __init__(
+        self, policy: Policy, store: Store, sealer: Sealer, state_dir: Path, *, kill_switch: bool = False
+    ) -> None:
         self.policy = policy
+        self.kill_switch = kill_switch  # RELATEL_MCP_KILL_SWITCH, as the process started
         self.store = store
         self.sealer = sealer
         self.approvals = Approvals(store)
@@ -170,9 +172,9 @@ class Gate:
         return mode
 
     def killed(self) -> bool:
-        return (
-            os.environ.get("RELATEL_MCP_KILL_SWITCH", "") not in ("", "0") or self.kill_switch_file.exists()
-        )
+        """On from start-up by the environment, or while the KILL_SWITCH file exists (looked at on
+        every costly call, so an operator stops a running server with `touch`)."""
+        return self.kill_switch or self.kill_switch_file.exists()
 
     async def _check(self, account: str, facts: Facts) -> None:
         """What no yes can allow: a destination outside the allow-list, a budget exceeded."""

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..store import private_directory
-from .settings import PolicyError
+from .rules import PolicyError
 
 MIN_SECRET_BYTES = 32
 _CONTEXT = b"relatel-mcp sealed call"

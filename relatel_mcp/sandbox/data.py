@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from http import HTTPStatus
 from typing import Any
 
-from relatel_mcp.phones import display
+from relatel_mcp.core.phones import display
 
 
 def _copenhagen() -> tzinfo:

@@ -26,9 +26,9 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from relatel_mcp.pages import page
 from relatel_mcp.sandbox.auth import DEMO_TOKENS, IDENTITIES
 from relatel_mcp.sandbox.state import SandboxState
+from relatel_mcp.web.pages import page
 
 CLIENT_ID = "relatel-mcp-sandbox"
 CLIENT_SECRET = "sandbox-secret"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from relatel_mcp.core.sms import sms_segments
 from relatel_mcp.sandbox.checks import (
     Spec,
     boolean,
@@ -26,7 +27,6 @@ from relatel_mcp.sandbox.checks import (
 from relatel_mcp.sandbox.context import Ctx
 from relatel_mcp.sandbox.data import Record, now_iso
 from relatel_mcp.sandbox.render import contact_for, contact_json, employee_json, group_json
-from relatel_mcp.sms import sms_segments
 
 # ---------------------------------------------------------------------------------------------- employees
 

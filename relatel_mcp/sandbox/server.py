@@ -7,7 +7,7 @@ from collections.abc import Callable
 from relatel_mcp.sandbox.app import create_app
 from relatel_mcp.sandbox.faults import quiet_injected_drops
 from relatel_mcp.sandbox.state import SandboxState
-from relatel_mcp.serving import UvicornServer
+from relatel_mcp.web.serving import UvicornServer
 
 DEFAULT_PORT = 8765
 

@@ -7,249 +7,30 @@ one atomic statement written once here, in SQL both databases speak, so two conc
 any replicas can neither overspend a budget nor use a confirmation twice. When the database
 cannot be reached an operation raises `StoreUnavailable`: gated calls then fail closed.
 
+    store/base.py      Store (the interface, its SQL written once), ApprovalPage, StoreUnavailable
     store/schema.py    the migrations of each backend, applied at start-up under a lock
     store/sqlite.py    SqliteStore
     store/postgres.py  PostgresStore (psycopg 3, async, a connection pool)
+    store/login.py     the token `relatel-mcp login` keeps
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
-import os
-import time
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
 
-from .schema import AUDIT_FIELDS, RECENT
+from .base import ApprovalPage, Fetch, Store, StoreUnavailable, private_directory, private_file
 
-Fetch = Literal["none", "one", "all"]
-
-
-class StoreUnavailable(Exception):
-    """The store's database cannot be reached now; nothing that needs it may go ahead."""
-
-
-@dataclass(frozen=True)
-class ApprovalPage:
-    """An approval page as stored: the question it shows, and the human's decision once made."""
-
-    id: str
-    question: str
-    tool: str
-    expires: float  # Unix time: the same for every replica
-    decision: str | None = None
-
-
-class Store(ABC):
-    mark = "?"  # the SQL parameter marker of the backend
-    _calls = itertools.count()
-
-    @abstractmethod
-    async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        """Run one statement atomically: its rows for `one`/`all`; StoreUnavailable if unreachable."""
-
-    @abstractmethod
-    async def close(self) -> None: ...
-
-    def _sql(self, sql: str) -> str:
-        return sql if self.mark == "?" else sql.replace("?", self.mark)
-
-    async def _one(self, sql: str, *params: Any) -> Any:
-        return await self._run(self._sql(sql), params, "one")
-
-    # ------------------------------------------------------------------ budgets
-
-    async def used(self, account: str, day: str, kind: str) -> int:
-        row = await self._one(
-            "SELECT used FROM budget WHERE account=? AND day=? AND kind=?", account, day, kind
-        )
-        return int(row[0]) if row else 0
-
-    async def spend(self, account: str, day: str, kind: str, amount: int, limit: int) -> bool:
-        """Add `amount` unless that would pass `limit`, in one statement; True when spent."""
-        row = await self._one(
-            """INSERT INTO budget (account, day, kind, used) SELECT ?, ?, ?, ? WHERE ? <= ?
-               ON CONFLICT (account, day, kind) DO UPDATE SET used = budget.used + excluded.used
-               WHERE budget.used + excluded.used <= ? RETURNING used""",
-            account, day, kind, amount, amount, limit, limit,
-        )  # fmt: skip
-        return row is not None
-
-    async def refund(self, account: str, day: str, kind: str, amount: int) -> None:
-        await self._one(
-            "UPDATE budget SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
-            "WHERE account=? AND day=? AND kind=? RETURNING used",
-            amount, amount, account, day, kind,
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ single-use records
-
-    async def use_once(self, nonce: str, expires: float) -> bool:
-        """Mark a confirmation used; False if it already was (a replay, here or on another replica)."""
-        if next(self._calls) % 64 == 0:
-            await self._one("DELETE FROM used_token WHERE expires < ? RETURNING nonce", time.time() - 3600)
-        row = await self._one(
-            "INSERT INTO used_token (nonce, expires) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING nonce",
-            nonce, expires,
-        )  # fmt: skip
-        return row is not None
-
-    # ------------------------------------------------------------------ approval pages
-
-    async def open_page(self, page: ApprovalPage) -> None:
-        await self._one("DELETE FROM approval WHERE expires < ? RETURNING id", time.time() - 3600)
-        await self._one(
-            "INSERT INTO approval (id, question, tool, expires) VALUES (?, ?, ?, ?) RETURNING id",
-            page.id, page.question, page.tool, page.expires,
-        )  # fmt: skip
-
-    async def page(self, page_id: str) -> ApprovalPage | None:
-        row = await self._one(
-            "SELECT id, question, tool, expires, decision FROM approval WHERE id=? AND expires >= ?",
-            page_id, time.time(),
-        )  # fmt: skip
-        return ApprovalPage(*row) if row else None
-
-    async def decide(self, page_id: str, decision: str) -> bool:
-        """Record the human's answer, once, while the page lives."""
-        row = await self._one(
-            "UPDATE approval SET decision=? WHERE id=? AND decision IS NULL AND expires >= ? RETURNING id",
-            decision, page_id, time.time(),
-        )  # fmt: skip
-        return row is not None
-
-    async def close_page(self, page_id: str) -> None:
-        await self._one("DELETE FROM approval WHERE id=? RETURNING id", page_id)
-
-    # ------------------------------------------------------------------ token-check cache
-
-    async def account_of(self, token: str) -> tuple[str | None, float] | None:
-        """The cached answer for a token pseudonym: (account or None if refused, expiry)."""
-        row = await self._one("SELECT account, expires FROM account WHERE token=?", token)
-        return (row[0], float(row[1])) if row else None
-
-    async def remember_account(self, token: str, account: str | None, expires: float) -> None:
-        if next(self._calls) % 64 == 0:
-            await self._one("DELETE FROM account WHERE expires < ? RETURNING token", time.time() - 86_400)
-        await self._one(
-            "INSERT INTO account (token, account, expires) VALUES (?, ?, ?) ON CONFLICT (token) "
-            "DO UPDATE SET account = excluded.account, expires = excluded.expires RETURNING token",
-            token, account, expires,
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ OAuth (--auth oauth)
-
-    async def oauth_client(self, client_id: str, waiting_since: float) -> str | None:
-        """A client that completed a grant, or registered since `waiting_since` (else it expired)."""
-        row = await self._one(
-            "SELECT info FROM oauth_client WHERE client_id=? AND (granted IS NOT NULL OR created >= ?)",
-            client_id, waiting_since,
-        )  # fmt: skip
-        return row[0] if row else None
-
-    async def save_oauth_client(
-        self, client_id: str, info: str, waiting_since: float, max_waiting: int
-    ) -> bool:
-        """Register a client unless `max_waiting` clients registered since `waiting_since` have yet
-        to complete a grant (False); those registered before that and never granted are deleted.
-        One statement decides, so replicas overshoot the cap by at most their concurrent calls."""
-        await self._run(
-            self._sql("DELETE FROM oauth_client WHERE granted IS NULL AND created < ?"), (waiting_since,)
-        )
-        row = await self._one(
-            "INSERT INTO oauth_client (client_id, info, created) SELECT ?, ?, ? WHERE "
-            "(SELECT count(*) FROM oauth_client WHERE granted IS NULL AND created >= ?) < ? RETURNING client_id",
-            client_id, info, time.time(), waiting_since, max_waiting,
-        )  # fmt: skip
-        return row is not None
-
-    async def save_grant(self, grant_id: str, client_id: str, account: str, relatel_token: str) -> None:
-        """Keep a grant; its client has now completed one, and no longer expires."""
-        now = time.time()
-        await self._one(
-            "INSERT INTO oauth_grant (id, client_id, account, relatel_token, created) VALUES (?, ?, ?, ?, ?) "
-            "RETURNING id",
-            grant_id, client_id, account, relatel_token, now,
-        )  # fmt: skip
-        await self._run(
-            self._sql("UPDATE oauth_client SET granted=? WHERE client_id=? AND granted IS NULL"),
-            (now, client_id),
-        )
-
-    async def grant(self, grant_id: str) -> tuple[str, str, str] | None:
-        """(client id, account, the encrypted Relatel token) of a grant that was not revoked."""
-        row = await self._one(
-            "SELECT client_id, account, relatel_token FROM oauth_grant WHERE id=? AND revoked IS NULL",
-            grant_id,
-        )
-        return (row[0], row[1], row[2]) if row else None
-
-    async def revoke_grant(self, grant_id: str) -> None:
-        """End a grant and every secret issued under it."""
-        now = time.time()
-        await self._one(
-            "UPDATE oauth_grant SET revoked=? WHERE id=? AND revoked IS NULL RETURNING id", now, grant_id
-        )
-        await self._run(
-            self._sql("UPDATE oauth_secret SET used=? WHERE grant_id=? AND used IS NULL"), (now, grant_id)
-        )
-
-    async def put_secret(
-        self, kind: str, digest: str, data: str, expires: float, grant_id: str | None = None
-    ) -> None:
-        if next(self._calls) % 64 == 0:
-            await self._one(
-                "DELETE FROM oauth_secret WHERE expires < ? RETURNING digest", time.time() - 86_400
-            )
-        await self._one(
-            "INSERT INTO oauth_secret (digest, kind, grant_id, data, expires) VALUES (?, ?, ?, ?, ?) RETURNING digest",
-            digest, kind, grant_id, data, expires,
-        )  # fmt: skip
-
-    async def secret(self, kind: str, digest: str) -> tuple[str, str | None, bool] | None:
-        """(data, grant id, used already) of a secret of this kind that has not expired."""
-        row = await self._one(
-            "SELECT data, grant_id, used FROM oauth_secret WHERE digest=? AND kind=? AND expires >= ?",
-            digest, kind, time.time(),
-        )  # fmt: skip
-        return (row[0], row[1], row[2] is not None) if row else None
-
-    async def take_secret(self, kind: str, digest: str) -> tuple[str, str | None] | None:
-        """Use a single-use secret, atomically: (data, grant id) the first time, None ever after."""
-        row = await self._one(
-            "UPDATE oauth_secret SET used=? WHERE digest=? AND kind=? AND used IS NULL AND expires >= ? "
-            "RETURNING data, grant_id",
-            time.time(), digest, kind, time.time(),
-        )  # fmt: skip
-        return (row[0], row[1]) if row else None
-
-    # ------------------------------------------------------------------ audit
-
-    async def audit(self, record: dict[str, Any], intent_id: int | None = None) -> int:
-        """Append one record (an outcome names its intent); its id."""
-        values = {**record, "arguments": json.dumps(record.get("arguments", {}), ensure_ascii=False)}
-        names = [*AUDIT_FIELDS[1:], "intent_id"]
-        row = await self._one(
-            f"INSERT INTO audit ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) RETURNING id",
-            *(values.get(name) for name in AUDIT_FIELDS[1:]), intent_id,
-        )  # fmt: skip
-        return int(row[0])
-
-    async def recent(self, limit: int = 50, accounts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """The latest attempts, newest first, each an intent merged with its outcome: of these
-        accounts (or token pseudonyms), or of all."""
-        where = f"AND i.account IN ({', '.join('?' * len(accounts))})" if accounts else ""
-        sql = self._sql(RECENT.format(where=where, limit="?"))
-        rows = await self._run(sql, (*accounts, limit), "all")
-        records = [dict(zip(AUDIT_FIELDS, row, strict=True)) for row in rows]
-        for record in records:
-            record["arguments"] = json.loads(record["arguments"])
-        return records
+__all__ = [
+    "ApprovalPage",
+    "Fetch",
+    "Store",
+    "StoreUnavailable",
+    "open_store",
+    "private_directory",
+    "private_file",
+]
 
 
 @contextlib.asynccontextmanager
@@ -267,17 +48,3 @@ async def open_store(url: str | None, state_dir: Path) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
-
-
-def private_directory(directory: Path) -> Path:
-    """`directory`, created if need be, readable by this user only."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    return directory
-
-
-def private_file(path: Path) -> Path:
-    """`path`, created empty if need be, readable by this user only."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    path.chmod(0o600)
-    return path

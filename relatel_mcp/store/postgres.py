@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from . import Fetch, Store, StoreUnavailable
+from .base import Fetch, Store, StoreUnavailable
 from .schema import POSTGRES
 
 try:

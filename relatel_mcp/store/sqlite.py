@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import Fetch, Store, StoreUnavailable, private_directory, private_file
+from .base import Fetch, Store, StoreUnavailable, private_directory, private_file
 from .schema import SQLITE
 
 OPEN_SECONDS = 10.0

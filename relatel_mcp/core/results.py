@@ -29,7 +29,7 @@ import mcp.types as types
 
 from . import errors
 from .catalog import Operation
-from .client import parsed_json
+from .request import parsed_json
 from .sanitize import clean_data, clean_text
 
 THIRD_PARTY_NOTE = (

@@ -52,6 +52,10 @@ class StartUpError(Exception):
     """A problem the user fixes (a setting, a port, a login); the message says what to change."""
 
 
+class ConfigError(StartUpError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
 @dataclass
 class ToolError(Exception):
     code: str

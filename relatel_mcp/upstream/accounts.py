@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import RelatelClient, Tenant, parsed_json
-from .errors import ToolError
-from .request import UpstreamRequest
-from .store import Store, StoreUnavailable
+from ..core.errors import ToolError
+from ..core.request import UpstreamRequest, parsed_json
+from ..store import Store, StoreUnavailable
+from .client import RelatelClient, Tenant
 
 
 class Unavailable(Exception):

@@ -12,20 +12,17 @@ exactly once: a phone call is never placed twice because an answer got lost.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-from weakref import WeakKeyDictionary
 
 import anyio
 import httpx2
 
-from . import __version__
-from .errors import ToolError, from_transport, retry_after_seconds
+from .. import __version__
+from ..core.errors import ToolError, from_transport, retry_after_seconds
+from ..core.request import UpstreamRequest, parsed_json
 from .ratelimit import RateLimiter
-from .request import UpstreamRequest
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -125,16 +122,6 @@ class RelatelClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-_parsed: WeakKeyDictionary[httpx2.Response, Any] = WeakKeyDictionary()
-
-
-def parsed_json(response: httpx2.Response) -> Any:
-    """The response's JSON, parsed once however often it is asked for (ValueError if it is none)."""
-    if response not in _parsed:
-        _parsed[response] = json.loads(response.content)
-    return _parsed[response]
 
 
 def _is_json(response: httpx2.Response) -> bool:

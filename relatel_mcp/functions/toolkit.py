@@ -28,16 +28,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp.types as types
 
-from . import catalog, function_calling
-from .app import assemble, described_tools, offered
-from .catalog import Operation
-from .client import Tenant
-from .config import Settings, load_settings
+from ..app import assemble, described_tools, offered
+from ..core import catalog
+from ..core.catalog import Operation
+from ..core.errors import ToolError
+from ..pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
+from ..policy import Channel
+from ..policy.gate import CONFIRM_KEY
+from ..settings import Settings, load_settings
+from ..upstream.client import Tenant
+from . import definitions
 from .confirmation import Arguments, Confirmation, Pending
-from .errors import ToolError
-from .pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
-from .policy import Channel
-from .policy.gate import CONFIRM_KEY
 
 if TYPE_CHECKING:
     from agents import FunctionTool
@@ -77,7 +78,8 @@ class Toolkit:
         cls, approve: Approve | None = None, toolsets: Iterable[str] | None = None, read_only: bool = False
     ) -> Toolkit:
         """The server's settings, token and policy (RELATEL_TOKEN, RELATEL_MCP_CONFIG, ...)."""
-        return cls(load_settings(toolsets=toolsets, read_only=read_only or None), approve=approve)
+        settings = load_settings(sandbox=False, toolsets=toolsets, read_only=read_only or None)
+        return cls(settings, approve=approve)
 
     # ------------------------------------------------------------------ definitions
 
@@ -88,23 +90,23 @@ class Toolkit:
         return offered(self._tools, self.settings.policy, human=human)
 
     def openai_tools(self) -> list[dict[str, Any]]:
-        return function_calling.export(self.tools(), "openai")
+        return definitions.export(self.tools(), "openai")
 
     def openai_responses_tools(self) -> list[dict[str, Any]]:
-        return function_calling.export(self.tools(), "openai-responses")
+        return definitions.export(self.tools(), "openai-responses")
 
     def anthropic_tools(self) -> list[dict[str, Any]]:
-        return function_calling.export(self.tools(), "anthropic")
+        return definitions.export(self.tools(), "anthropic")
 
     def openai_agents_tools(self) -> list[FunctionTool]:
         """OpenAI Agents SDK tools; the SDK's approval (`needs_approval`, then `state.approve`)
         is the human rung, so they include the costly and destructive tools."""
-        from .frameworks.openai_agents import function_tools
+        from .openai_agents import function_tools
 
         return function_tools(self)
 
     def langchain_tools(self) -> list[StructuredTool]:
-        from .frameworks.langchain import structured_tools
+        from .langchain import structured_tools
 
         return structured_tools(self)
 
@@ -222,7 +224,7 @@ class Toolkit:
                 catalog.unknown_tool(name, self._operations),
                 hint="Call one of the tools you were given.",
             )
-        return op, function_calling.arguments(op, arguments)
+        return op, definitions.arguments(op, arguments)
 
     @contextlib.asynccontextmanager
     async def _pipeline(self) -> AsyncIterator[Pipeline]:

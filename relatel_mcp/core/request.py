@@ -1,10 +1,14 @@
 """`UpstreamRequest`: exactly what one call sends to Relatel, as the catalogue builds it and the
-client sends it (and a dry run shows it)."""
+client sends it (and a dry run shows it); `parsed_json`: its answer's JSON, parsed once."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
+
+import httpx2
 
 
 @dataclass(frozen=True)
@@ -23,3 +27,13 @@ class UpstreamRequest:
         if self.json is not None:
             described["body"] = self.json
         return described
+
+
+_parsed: WeakKeyDictionary[httpx2.Response, Any] = WeakKeyDictionary()
+
+
+def parsed_json(response: httpx2.Response) -> Any:
+    """The response's JSON, parsed once however often it is asked for (ValueError if it is none)."""
+    if response not in _parsed:
+        _parsed[response] = json.loads(response.content)
+    return _parsed[response]

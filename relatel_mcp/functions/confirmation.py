@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import mcp.types as types
 
-from .catalog import Operation
-from .config import Settings
-from .errors import ToolError
+from ..core.catalog import Operation
+from ..core.errors import ToolError
+from ..settings import Settings
 
 Arguments = str | Mapping[str, Any] | None  # an object, or the JSON text of one a model produced
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import mcp.types as types
 
-from .. import function_calling
-from ..catalog import Operation
-from ..confirmation import TwoRounds
+from ..core.catalog import Operation
+from . import definitions
+from .confirmation import TwoRounds
 
 try:
     from langchain_core.tools import StructuredTool
@@ -34,7 +34,7 @@ def _structured_tool(toolkit: TwoRounds, op: Operation, tool: types.Tool) -> Str
     return StructuredTool(
         name=op.name,
         description=tool.description or "",
-        args_schema=function_calling.loose_schema(op, tool),
+        args_schema=definitions.loose_schema(op, tool),
         coroutine=run,
         func=run_sync,
     )

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import anyio
 
+from ..core.catalog import REQUIREMENTS, Operation
+from ..core.errors import ToolError, missing_hint
+from ..core.request import UpstreamRequest, parsed_json
 from .accounts import Accounts, Employee, Unavailable
-from .catalog import REQUIREMENTS, Operation
-from .client import RelatelClient, Tenant, parsed_json
-from .errors import ToolError, missing_hint
-from .request import UpstreamRequest
+from .client import RelatelClient, Tenant
 
 PROBES = {  # requirement -> the read whose 403 says the company lacks it
     "m2m": "/api/v2/m2m/subscriptions",

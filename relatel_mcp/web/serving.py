@@ -27,8 +27,8 @@ from typing import Any
 import h11
 import uvicorn
 
-from .errors import StartUpError
-from .internals import H11Protocol
+from ..core.errors import StartUpError
+from ..internals import H11Protocol
 
 
 @dataclass(frozen=True)

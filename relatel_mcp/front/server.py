@@ -18,17 +18,18 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
-from . import __version__, catalog
-from .access import NOTHING, Lacking, hidden_error
-from .accounts import token_key
-from .app import App, offered, requirements
-from .client import Tenant
-from .errors import ToolError
-from .pipeline import error_result
-from .policy import Channel
-from .policy.gate import PageHost
-from .sanitize import clean_data
-from .store import StoreUnavailable
+from .. import __version__
+from ..app import App, offered, requirements
+from ..core import catalog
+from ..core.errors import ToolError
+from ..core.sanitize import clean_data
+from ..pipeline import error_result
+from ..policy import Channel
+from ..policy.gate import PageHost
+from ..store import StoreUnavailable
+from ..upstream.access import NOTHING, Lacking, hidden_error
+from ..upstream.accounts import token_key
+from ..upstream.client import Tenant
 
 INSTRUCTIONS = (
     "One company's Relatel phone system. Toolsets: contacts, employees, groups, receptions (main "
@@ -49,56 +50,62 @@ PagesOf = Callable[[ServerRequestContext], PageHost | None]
 def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf | None = None) -> Server:
     """`tenant_of` says whose account a request acts on (by default the configured token's);
     `pages_of` where its approval pages are served (by default on loopback, for stdio)."""
-    settings = app.settings
-    if tenant_of is None:
-        tenant_of = the_tenant(Tenant(settings.require_token()))
-    if pages_of is None:
-        pages_of = lambda ctx: app.loopback  # noqa: E731
-    gate, accounts, access, pipeline, tools = app.gate, app.accounts, app.access, app.pipeline, app.tools
-    operations = {op.name: op for op, _ in tools}
-    needs = requirements(operations.values())
-    server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
+    handlers = Handlers(app, tenant_of, pages_of)
+    return Server(
+        "relatel-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        # For the SDK's Mcp-Param header check of 2026-07-28 HTTP calls: the schema at hand, rather
+        # than running tools/list (and asking what the account can use) before every call.
+        get_tool_input_schema={op.name: tool.input_schema for op, tool in app.tools}.get,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_list_resources=handlers.list_resources,
+        on_read_resource=handlers.read_resource,
+    )
 
-    async def lacking(ctx: ServerRequestContext) -> Lacking:
-        """What this request's account lacks (each tenant its own), unless every tool is listed."""
-        if settings.all_tools or not needs:
-            return NOTHING
-        try:
-            tenant = await tenant_of(ctx)
-        except ToolError:  # a call will say why nothing works
-            return NOTHING
-        with anyio.move_on_after(LIST_WAIT_SECONDS):
-            return await access.of(tenant, needs)
-        return NOTHING  # Relatel is slow to say: list everything rather than keep the client waiting
+
+class Handlers:
+    """MCP's requests, each answered from the app: one method per request the server serves."""
+
+    def __init__(self, app: App, tenant_of: TenantOf | None, pages_of: PagesOf | None) -> None:
+        self.app = app
+        self.tenant_of = tenant_of or the_tenant(Tenant(app.settings.require_token()))
+        self.pages_of: PagesOf = pages_of or (lambda ctx: app.loopback)
+        self.operations = {op.name: op for op, _ in app.tools}
+        self.needs = requirements(self.operations.values())
+        self.server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
 
     async def list_tools(
-        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+        self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         # Only what this client could ever get through: a gated tool that needs a human's yes is
         # left out for a client that cannot ask its user, and a tool that needs what the account
         # lacks (admin, a plan, the M2M agreement) is left out. A call to one anyway says why.
-        human = any(_reach(ctx, pages_of(ctx)))
-        listed = offered(tools, gate.policy, human=human, lacking=await lacking(ctx))
+        human = any(_reach(ctx, self.pages_of(ctx)))
+        listed = offered(self.app.tools, self.app.gate.policy, human=human, lacking=await self._lacking(ctx))
         return types.ListToolsResult(tools=[tool for _, tool in listed])
 
     async def call_tool(
-        ctx: ServerRequestContext, params: types.CallToolRequestParams
+        self, ctx: ServerRequestContext, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        op = operations.get(params.name)
+        op = self.operations.get(params.name)
         if op is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=catalog.unknown_tool(params.name, operations))
-        channel = channel_of(ctx, params, pages_of(ctx), session_of(ctx, server_session))
+            raise MCPError(
+                code=types.INVALID_PARAMS, message=catalog.unknown_tool(params.name, self.operations)
+            )
+        channel = channel_of(ctx, params, self.pages_of(ctx), session_of(ctx, self.server_session))
         try:
-            tenant = await tenant_of(ctx)
+            tenant = await self.tenant_of(ctx)
         except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in
-            return error_result(error, secrets=app.secrets)
-        known = None if settings.all_tools else access.known(tenant)
+            return error_result(error, secrets=self.app.secrets)
+        known = None if self.app.settings.all_tools else self.app.access.known(tenant)
         if known is not None and (missing := known.of(op)):  # hidden from this account's list
-            return error_result(hidden_error(op, missing), secrets=app.secrets)
-        return await pipeline.call(op, params.arguments, tenant, channel)
+            return error_result(hidden_error(op, missing), secrets=self.app.secrets)
+        return await self.app.pipeline.call(op, params.arguments, tenant, channel)
 
     async def list_resources(
-        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+        self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         audit = types.Resource(
             uri=AUDIT_URI,
@@ -109,14 +116,14 @@ def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf 
         return types.ListResourcesResult(resources=[audit])
 
     async def read_resource(
-        ctx: ServerRequestContext, params: types.ReadResourceRequestParams
+        self, ctx: ServerRequestContext, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         if str(params.uri) != AUDIT_URI:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {str(params.uri)[:100]!r}")
         try:
-            tenant = await tenant_of(ctx)
-            account = await accounts.require(tenant)
-            records = await gate.store.recent(50, accounts=(account, token_key(tenant)))
+            tenant = await self.tenant_of(ctx)
+            account = await self.app.accounts.require(tenant)
+            records = await self.app.gate.store.recent(50, accounts=(account, token_key(tenant)))
         except ToolError as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=exc.message) from None
         except StoreUnavailable as exc:
@@ -124,25 +131,22 @@ def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf 
                 code=types.INTERNAL_ERROR, message=f"The audit cannot be read now: {exc}"
             ) from None
         # Stored arguments are what agents wrote: cleaned like any other text a model reads.
-        records = clean_data(records)
-        text = json.dumps({"audit": records}, ensure_ascii=False)
+        text = json.dumps({"audit": clean_data(records)}, ensure_ascii=False)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
         )
 
-    schemas = {op.name: tool.input_schema for op, tool in tools}
-    return Server(
-        "relatel-mcp",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        # For the SDK's Mcp-Param header check of 2026-07-28 HTTP calls: the schema at hand, rather
-        # than running tools/list (and asking what the account can use) before every call.
-        get_tool_input_schema=schemas.get,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        on_list_resources=list_resources,
-        on_read_resource=read_resource,
-    )
+    async def _lacking(self, ctx: ServerRequestContext) -> Lacking:
+        """What this request's account lacks (each tenant its own), unless every tool is listed."""
+        if self.app.settings.all_tools or not self.needs:
+            return NOTHING
+        try:
+            tenant = await self.tenant_of(ctx)
+        except ToolError:  # a call will say why nothing works
+            return NOTHING
+        with anyio.move_on_after(LIST_WAIT_SECONDS):
+            return await self.app.access.of(tenant, self.needs)
+        return NOTHING  # Relatel is slow to say: list everything rather than keep the client waiting
 
 
 def the_tenant(tenant: Tenant) -> TenantOf:

@@ -58,22 +58,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import __version__
-from .accounts import Accounts, Unavailable
-from .app import App
-from .approval import PAGE_PATH, PagesAt
-from .client import Tenant
-from .config import ConfigError, Settings
-from .internals import session_owners
-from .logs import AccessLog
-from .oauth.clients import RegistrationLimits
-from .oauth.endpoints import auth_routes
-from .oauth.relatel import RelatelApp
-from .oauth.server import OAuthServer
-from .policy.seal import load_secret
-from .ratelimit import RateLimiter
+from .. import __version__
+from ..app import App
+from ..core.errors import ConfigError
+from ..internals import session_owners
+from ..logs import AccessLog
+from ..oauth.clients import RegistrationLimits
+from ..oauth.endpoints import auth_routes
+from ..oauth.relatel import RelatelApp
+from ..oauth.server import OAuthServer
+from ..policy.approvals import PAGE_PATH
+from ..policy.seal import load_secret
+from ..settings import Settings
+from ..upstream.accounts import Accounts, Unavailable
+from ..upstream.client import Tenant
+from ..upstream.ratelimit import RateLimiter
+from ..web.approval_pages import PagesAt, approval_routes
+from ..web.serving import ConnectionLimits
 from .server import TenantOf, build_server, the_tenant
-from .serving import ConnectionLimits
 
 Auth = Literal["api-key", "passthrough", "oauth", "none"]
 Transport = Literal["http", "sse"]
@@ -171,7 +173,7 @@ def http_app(app: App, options: HttpOptions) -> Starlette:
         return Response()
 
     protect = _protector(oauth)
-    routes: list[Route | Mount] = [Route("/healthz", _healthz), *approvals.routes(security)]
+    routes: list[Route | Mount] = [Route("/healthz", _healthz), *approval_routes(approvals, security)]
     if oauth is not None:
         routes += _oauth_routes(oauth)
     if options.transport == "http":

@@ -18,11 +18,11 @@ from typing import Any
 
 import mcp.types as types
 
-from .. import function_calling
-from ..catalog import Operation
-from ..confirmation import Pending, TwoRounds
-from ..errors import ToolError
+from ..core.catalog import Operation
+from ..core.errors import ToolError
 from ..pipeline import TOKEN_ARGUMENT
+from . import definitions
+from .confirmation import Pending, TwoRounds
 
 try:
     from agents import FunctionTool, RunContextWrapper
@@ -52,7 +52,7 @@ def _function_tool(toolkit: TwoRounds, op: Operation, tool: types.Tool) -> Funct
     return FunctionTool(
         name=op.name,
         description=tool.description or "",
-        params_json_schema=function_calling.strict_schema(op, tool),
+        params_json_schema=definitions.strict_schema(op, tool),
         on_invoke_tool=invoke,
         strict_json_schema=True,
         needs_approval=needs_approval if asks else False,
@@ -68,7 +68,7 @@ async def _invoke(
     if isinstance(waited, dict):  # round one's answer (invalid, refused): nothing was asked
         return waited
     try:
-        given = function_calling.arguments(op, text)
+        given = definitions.arguments(op, text)
     except ToolError as error:
         return toolkit.error(error)
     given.pop(TOKEN_ARGUMENT, None)

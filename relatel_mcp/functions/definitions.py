@@ -29,8 +29,8 @@ from typing import Any
 
 import mcp.types as types
 
-from .catalog import Operation
-from .errors import ToolError
+from ..core.catalog import Operation
+from ..core.errors import ToolError
 
 CLEAR = "clear"
 CLEAR_SCHEMA = {"type": "string", "enum": [CLEAR]}

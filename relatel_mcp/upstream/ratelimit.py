@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import anyio
 
-from .errors import ToolError
+from ..core.errors import ToolError
 
 
 class RateLimiter:

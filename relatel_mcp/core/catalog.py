@@ -6,7 +6,7 @@ than surfacing as a broken tool in the middle of an agent's work.
 
 tools.yaml is what people edit; the server reads `tools.json` beside it, the same document as
 JSON, so that starting needs no YAML parser (PyYAML's import alone costs more memory and time than
-the whole catalogue). After changing tools.yaml: `python -m relatel_mcp.catalog` (a test fails
+the whole catalogue). After changing tools.yaml: `python -m relatel_mcp.core.catalog` (a test fails
 until then).
 """
 

@@ -6,7 +6,7 @@ response media type and a compact response schema (types and field names only, a
 contract's name for an object, e.g. "Call"), which become the tools' output schemas and say which
 fields a concise result keeps (tools.yaml `concise`). Regenerate it after changing the contract:
 
-    python -m relatel_mcp.contract contract/openapi.yaml
+    python -m relatel_mcp.core.contract contract/openapi.yaml
 """
 
 from __future__ import annotations

@@ -17,12 +17,13 @@ import jsonschema
 import pytest
 from agents.strict_schema import ensure_strict_json_schema
 
-from relatel_mcp import catalog, function_calling
 from relatel_mcp.app import described_tools, offered
 from relatel_mcp.cli import main
-from relatel_mcp.config import Settings
-from relatel_mcp.function_calling import CLEAR, CLEAR_SCHEMA, NULL, STRICT_FORMATS, STRICT_KEYWORDS
+from relatel_mcp.core import catalog
+from relatel_mcp.functions import definitions
+from relatel_mcp.functions.definitions import CLEAR, CLEAR_SCHEMA, NULL, STRICT_FORMATS, STRICT_KEYWORDS
 from relatel_mcp.policy import Policy
+from relatel_mcp.settings import Settings
 
 from .support import COUNT_WITHOUT_HUMAN, TOOL_COUNT, answering, connect
 
@@ -51,7 +52,7 @@ def _no_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def exported(policy: Policy, format: str = "openai") -> list[dict[str, Any]]:
     """What a client that can ask its user is offered, under this policy."""
     tools = offered(described_tools(Settings(policy=policy)), policy, human=True)
-    return function_calling.export(tools, format)
+    return definitions.export(tools, format)
 
 
 def strict_parameters() -> list[tuple[str, str, dict[str, Any]]]:
@@ -110,11 +111,11 @@ def assert_same_rules(mcp: dict[str, Any], strict: dict[str, Any], loose: dict[s
         if argument in clearable:
             assert strict["properties"][argument] == {
                 "anyOf": [_strict_value(value), CLEAR_SCHEMA, NULL],
-                "description": function_calling.CLEAR_NOTE,
+                "description": definitions.CLEAR_NOTE,
             }
             assert loose["properties"][argument] == {
                 "anyOf": [value, CLEAR_SCHEMA, NULL],
-                "description": function_calling.CLEAR_NOTE,
+                "description": definitions.CLEAR_NOTE,
             }
             continue
         assert loose["properties"][argument] == rule
@@ -208,7 +209,7 @@ def test_names_fit_every_providers_limit_and_descriptions_are_present():
 
 def test_a_keyword_strict_mode_lacks_is_an_error_not_a_silent_export():
     with pytest.raises(ValueError, match="uniqueItems"):
-        function_calling._strict({"type": "array", "items": {"type": "integer"}, "uniqueItems": True})
+        definitions._strict({"type": "array", "items": {"type": "integer"}, "uniqueItems": True})
 
 
 # ------------------------------------------------------------------ the command
