@@ -1,9 +1,9 @@
 """Regenerate every generated file from its source, in order (after changing tools.yaml, a model,
 a description or the contract):
 
-    relatel_mcp/contract.json   from contract/openapi.yaml
-    relatel_mcp/tools.json      from relatel_mcp/tools.yaml (what the server reads)
-    README.md's tool table      from the catalogue (between <!-- tools:start/end -->)
+    relatel_mcp/core/contract.json   from contract/openapi.yaml
+    relatel_mcp/core/tools.json      from relatel_mcp/core/tools.yaml (what the server reads)
+    docs/tools.md's tool table  from the catalogue (between <!-- tools:start/end -->)
     tests/toolsnaps/*.json      each tool as an MCP client receives it
 
 The tests fail while any of them is stale (tests/test_catalog.py, tests/test_toolsnaps.py), so CI
@@ -20,13 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
-    [sys.executable, "-m", "relatel_mcp.contract", "contract/openapi.yaml"],
-    [sys.executable, "-m", "relatel_mcp.catalog"],
-    [sys.executable, __file__, "--readme-table"],
+    [sys.executable, "-m", "relatel_mcp.core.contract", "contract/openapi.yaml"],
+    [sys.executable, "-m", "relatel_mcp.core.catalog"],
+    [sys.executable, __file__, "--tools-table"],
     [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_toolsnaps.py"],
 ]
+TABLE = "docs/tools.md"  # the page whose tool table is generated
 TABLE_START, TABLE_END = "<!-- tools:start -->\n", "\n<!-- tools:end -->"
-GENERATED = ["relatel_mcp/contract.json", "relatel_mcp/tools.json", "README.md", "tests/toolsnaps"]
+GENERATED = ["relatel_mcp/core/contract.json", "relatel_mcp/core/tools.json", TABLE, "tests/toolsnaps"]
 
 
 def snapshot() -> dict[str, bytes]:
@@ -38,19 +39,19 @@ def snapshot() -> dict[str, bytes]:
     return files
 
 
-def write_readme_table() -> None:
-    """The README's tool table, from the catalogue that tools.json now holds."""
+def write_tools_table() -> None:
+    """docs/tools.md's tool table, from the catalogue that tools.json now holds."""
     from relatel_mcp.cli import tools_markdown
 
-    readme = ROOT / "README.md"
-    head, rest = readme.read_text(encoding="utf-8").split(TABLE_START, 1)
+    page = ROOT / TABLE
+    head, rest = page.read_text(encoding="utf-8").split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
-    readme.write_text(head + TABLE_START + "\n".join(tools_markdown()) + TABLE_END + tail, encoding="utf-8")
+    page.write_text(head + TABLE_START + "\n".join(tools_markdown()) + TABLE_END + tail, encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["--readme-table"]:
-        write_readme_table()
+    if argv == ["--tools-table"]:
+        write_tools_table()
         return 0
     check = argv == ["--check"]
     before = snapshot()
