@@ -243,9 +243,7 @@ async def test_a_replica_killed_mid_send_leaves_every_attempt_in_the_audit_and_n
     sandbox, postgres, tmp_path
 ):
     with cluster(sandbox, postgres, tmp_path, policy='[policy]\ncostly = "allow"\n') as c:
-        sandbox.fault(
-            method="POST", path="/api/v2/switch/dial", latency=2.0, count=12
-        )  # performed, answered late
+        sandbox.fault(method="POST", path="/api/v2/switch/dial", hold=True, count=12)  # performed, held
         outcomes: dict[int, Any] = {}
 
         async def call(i: int) -> None:
@@ -258,8 +256,11 @@ async def test_a_replica_killed_mid_send_leaves_every_attempt_in_the_audit_and_n
         async with anyio.create_task_group() as tasks:
             for i in range(12):
                 tasks.start_soon(call, i)
-            await anyio.sleep(1.0)  # every call is out now, waiting for Relatel's answer
+            with anyio.fail_after(60):  # every call performed, its answer held: then the kill
+                while len(await anyio.to_thread.run_sync(dials, sandbox)) < 12:
+                    await anyio.sleep(0.05)
             os.kill(c.replicas[1].pid, signal.SIGKILL)
+            await anyio.to_thread.run_sync(lambda: sandbox.control.post("/_sandbox/faults/release"))
         async with open_store(c.store, tmp_path) as store:
             audit = await store.recent(100)
     dialled = dials(sandbox)
