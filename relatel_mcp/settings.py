@@ -256,28 +256,9 @@ def check_base_url(raw: str) -> str:
 
 
 def load_policy(path: Path | None, **overrides: Any) -> Policy:
-    """The policy file's (`--config`), each override given (not None) in place of its value.
-
-    The file, in TOML (every key optional; the defaults fail closed):
-
-        [policy]                      # per kind: confirm | preview | allow | deny
-        costly = "confirm"
-        destructive = "confirm"
-        read_only = false
-        dry_run = false
-        [budgets]                     # per account per day (UTC); 0 forbids
-        calls = 20
-        sms_segments = 100
-        orders = 5
-        [destinations]
-        allow = ["45"]                # number prefixes (country code first) calls and SMS may reach
-        block_premium_rate = true
-        [prices]                      # DKK, shown in the confirmation when set
-        sms_segment = 0.35
-        [confirmation]
-        token_ttl_seconds = 300
-        elicit_timeout_seconds = 120
-    """
+    """The policy file's (`--config`), each override given (not None) in place of its value. The
+    file is TOML, every key optional, the defaults failing closed: its tables and keys are drawn in
+    relatel_mcp/policy/rules.py and docs/configuration.md."""
     policy = _from_file(path) if path is not None else Policy()
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     for kind in ("costly", "destructive"):
