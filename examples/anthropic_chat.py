@@ -1,7 +1,7 @@
 """A minimal chat loop: Anthropic's Messages API with relatel-mcp's tools, and the user asked in
 the terminal before anything costly or destructive is sent.
 
-    pip install relatel-mcp anthropic
+    pip install . anthropic                   # from a clone (once published: pip install relatel-mcp anthropic)
     RELATEL_TOKEN=... ANTHROPIC_API_KEY=... python examples/anthropic_chat.py
 
 (Without a Relatel account: `relatel-mcp sandbox` prints a URL; set RELATEL_BASE_URL to it and

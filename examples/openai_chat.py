@@ -1,7 +1,7 @@
 """A minimal chat loop: OpenAI Chat Completions with relatel-mcp's tools, and the user asked in the
 terminal before anything costly or destructive is sent.
 
-    pip install relatel-mcp openai
+    pip install . openai                   # from a clone (once published: pip install relatel-mcp openai)
     RELATEL_TOKEN=... OPENAI_API_KEY=... python examples/openai_chat.py
 
 (Without a Relatel account: `relatel-mcp sandbox` prints a URL; set RELATEL_BASE_URL to it and

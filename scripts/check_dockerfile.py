@@ -1,10 +1,20 @@
 """No Docker engine runs here, so this checks what it can of the Dockerfile: its install step and
-its run command work in a fresh virtual environment, and its health check passes.
+its run command work in a fresh virtual environment, as the image's user, and its health check
+passes.
 
 It copies what the Dockerfile COPYs into a fresh directory, runs its `pip install .` in a fresh
-venv, starts its ENTRYPOINT + CMD (with --host 127.0.0.1 instead of 0.0.0.0, so that nothing
-listens beyond loopback here) against a standalone sandbox, runs the HEALTHCHECK command, and
-makes one MCP call. Every process it starts is stopped by its pid.
+venv, and makes the image's user's home and state directory as the image would: the user's home
+(`useradd --create-home`), then the RUN steps that name the VOLUME's path, as the user they run as
+(after `USER`, the image's user). Docker gives a new named volume the owner and mode of the
+directory the image has at that path, or root's if the image has none. It then starts ENTRYPOINT +
+CMD as the image's user (uid from `useradd --uid`, through `setpriv`; with --host 127.0.0.1
+instead of 0.0.0.0, so that nothing listens beyond loopback here) against a standalone sandbox,
+runs the HEALTHCHECK command, and makes one MCP call. And it starts the same command with a
+root-owned state directory, as a volume created by an image without that step gives one, and
+expects the server's one-line refusal and exit 2. Every process it starts is stopped by its pid.
+
+The runs as another user need root (CI's case); elsewhere they are skipped, and a failure where
+RELATEL_MCP_REQUIRE_SERVICES=1 (as .ci/run sets).
 """
 
 from __future__ import annotations
@@ -20,24 +30,81 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def instructions() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+def ordered_instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    found = []
     for line in text.splitlines():
         if line and not line.startswith("#"):
             keyword, _, rest = line.partition(" ")
-            found.setdefault(keyword, []).append(rest.strip())
+            found.append((keyword, rest.strip()))
     return found
+
+
+def instructions() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for keyword, rest in ordered_instructions():
+        found.setdefault(keyword, []).append(rest)
+    return found
+
+
+@dataclass
+class ImageUser:
+    name: str
+    uid: int
+    home: Path  # in the scratch directory, standing for /home/<name>
+
+    def command(self, *words: str) -> list[str]:
+        """`words` run as this user (no supplementary groups), as Docker's USER does."""
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", *words]
+
+
+def image_user(work: Path) -> ImageUser:
+    """The USER, made as its `useradd --create-home --uid N` makes it: a home of its own."""
+    name = instructions()["USER"][-1]
+    added = next(run for run in instructions()["RUN"] if "useradd" in run)
+    uid = int(re.search(r"--uid[ =](\d+)", added).group(1))  # type: ignore[union-attr]
+    assert re.search(rf"useradd\b.*\b{name}\b", added) and "--create-home" in added, added
+    home = work / "home" / name
+    home.mkdir(parents=True)
+    (work / "home").chmod(0o755)
+    os.chown(home, uid, uid)
+    return ImageUser(name, uid, home)
+
+
+def make_state_directory(user: ImageUser) -> tuple[Path, str]:
+    """The VOLUME's directory as the image leaves it (what a new named volume copies), and how."""
+    volume = instructions()["VOLUME"][0]
+    image_home = f"/home/{user.name}"
+    assert volume.startswith(image_home + "/"), f"VOLUME {volume} outside {image_home}: map it here"
+    state = user.home / volume.removeprefix(image_home + "/")
+    current = "root"
+    steps = []
+    for keyword, rest in ordered_instructions():
+        if keyword == "USER":
+            current = rest
+        elif keyword == "RUN" and volume in rest:
+            command = ["sh", "-c", rest.replace(image_home, str(user.home))]
+            subprocess.run(user.command(*command) if current == user.name else command, check=True)
+            steps.append(f"RUN {rest} (as {current})")
+    if not state.exists():  # Docker makes the mount point: root's
+        state.mkdir(mode=0o755)
+        steps.append("none: Docker makes it, root's")
+    info = state.stat()
+    owner = user.name if info.st_uid == user.uid else "root" if info.st_uid == 0 else str(info.st_uid)
+    return state, f"{'; '.join(steps)} -> {owner}'s, mode {info.st_mode & 0o777:o}"
 
 
 def main() -> int:
     docker = instructions()
     work = Path(tempfile.mkdtemp(prefix="relatel-mcp-docker-"))
+    work.chmod(0o755)  # the image's user reads the venv
+    as_root = hasattr(os, "getuid") and os.getuid() == 0 and shutil.which("setpriv") is not None
     processes: list[subprocess.Popen] = []
     try:
         app = work / "app"
@@ -75,12 +142,49 @@ def main() -> int:
         key = "docker-check-key-0123456789"
         run_env = {**env, "RELATEL_TOKEN": "sandbox-admin", "RELATEL_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
                    "RELATEL_MCP_API_KEYS": key, "RELATEL_MCP_STATE_DIR": str(work / "state")}  # fmt: skip
-        processes.append(subprocess.Popen([str(bin_dir / entrypoint[0]), *command], env=run_env))
+        server = [str(bin_dir / entrypoint[0]), *command]
+        if as_root:
+            user = image_user(work)
+            refused = work / "root-volume"
+            refused.mkdir(mode=0o755)  # a volume made by an image without the directory: root's
+            done = subprocess.run(
+                user.command(*server), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                env={**run_env, "HOME": str(user.home), "RELATEL_MCP_STATE_DIR": str(refused)},
+            )  # fmt: skip
+            said = done.stderr.strip()
+            expected = (
+                f"relatel-mcp: the state directory {refused} cannot be used by this user (uid {user.uid})"
+            )
+            if done.returncode != 2 or len(said.splitlines()) != 1 or not said.startswith(expected):
+                print(
+                    f"a root-owned state directory: expected one line and exit 2, got exit {done.returncode}:"
+                )
+                print("  " + "\n  ".join(said.splitlines()[-20:]))
+                return 1
+            print(f"a root-owned state directory, as {user.name} (uid {user.uid}): exit 2, {said}")
+            state, how = make_state_directory(user)
+            print(f"the state directory as the image makes it: {how}")
+            run_env |= {"HOME": str(user.home), "RELATEL_MCP_STATE_DIR": str(state)}
+            server = user.command(*server)
+        elif os.environ.get("RELATEL_MCP_REQUIRE_SERVICES") == "1":
+            print("the runs as the image's user need root and setpriv (util-linux)")
+            return 1
+        else:
+            print("skipped the runs as the image's user (they need root and setpriv): running as this user")
+        running = subprocess.Popen(server, env=run_env)
+        processes.append(running)
         health = json.loads(docker["HEALTHCHECK"][0].split("CMD", 1)[1].strip())
         health = [str(bin_dir / "python") if health[0] == "python" else health[0], *health[1:]]
         health[-1] = health[-1].replace("8080", str(port))
-        wait(lambda: subprocess.run(health, capture_output=True).returncode == 0)
-        print(f"run step ok: {' '.join([entrypoint[0], *command])}; health check passes")
+
+        def healthy() -> bool:
+            if running.poll() is not None:  # a container that exits: Docker would restart it, and again
+                raise SystemExit(f"run step FAILED: the server exited ({running.returncode})")
+            return subprocess.run(health, capture_output=True).returncode == 0
+
+        wait(healthy)
+        who = f"as {user.name}" if as_root else "as this user"
+        print(f"run step ok: {' '.join([entrypoint[0], *command])} {who}; health check passes")
         call = subprocess.run(
             [str(bin_dir / "python"), "-c", CALL, f"http://127.0.0.1:{port}/mcp", key],
             capture_output=True, text=True, timeout=60, check=True,

@@ -109,7 +109,13 @@ class Shell:
     images: tuple[str, ...] = ()
 
 
-LAUNCHERS = (["uvx", "--from", "."], ["uvx"], ["pipx", "run"], [])
+LAUNCHERS = (["uvx"], ["pipx", "run"], [])
+CLONE = "/path/to/relatel-mcp"  # stands for the reader's clone of this repository in every config
+
+
+def clone_path(path: str) -> bool:
+    """A clone of this repository: `.` (the docs' commands run in it) or the reader's, as CLONE."""
+    return path in (".", CLONE)
 
 
 def check_assignment(name: str, value: str) -> None:
@@ -128,13 +134,17 @@ def without_assignments(words: list[str]) -> list[str]:
 
 
 def relatel_mcp_arguments(words: list[str]) -> list[str] | None:
-    """The arguments after `relatel-mcp`, however it is started; None if it is not started."""
+    """The arguments after `relatel-mcp`, however it is started; None if it is not started.
+    `uvx --from <a clone> relatel-mcp` runs the clone's (needs no PyPI); a venv's is a clone's."""
+    if words[:2] == ["uvx", "--from"] and len(words) > 2:
+        assert clone_path(words[2]), f"uvx --from {words[2]}: from a clone (. or {CLONE})"
+        words = ["uvx", *words[3:]]
     for launcher in LAUNCHERS:
         n = len(launcher)
         if words[:n] == launcher and len(words) > n and Path(words[n]).name == "relatel-mcp":
-            assert words[n] in ("relatel-mcp", ".venv/bin/relatel-mcp") or words[n].endswith(
-                "/.venv/bin/relatel-mcp"
-            ), words
+            assert words[n] in ("relatel-mcp", ".venv/bin/relatel-mcp", f"{CLONE}/.venv/bin/relatel-mcp"), (
+                words
+            )
             return words[n + 1 :]
     return None
 
@@ -553,13 +563,18 @@ def test_the_readme_client_configs_parse_and_start_this_server():
     commands = [shlex.split(line) for line in re.findall(r"^claude mcp add .*$", section, re.M)]
     configs = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
     servers = [s for c in configs for s in (c.get("mcpServers") or c["servers"]).values()]
-    assert len(commands) == 3 and len(servers) == 6  # Claude Code, Claude Desktop, VS Code, Cursor
+    # Claude Code, Claude Desktop, VS Code, Cursor; and from a clone: Claude Code, mcpServers, servers
+    assert len(commands) == 4 and len(servers) == 8
     command_lines = [c[c.index("--") + 1 :] for c in commands if "--" in c]
-    command_lines += [[s["command"], *s["args"]] for s in servers if s.get("command") == "uvx"]
-    assert len(command_lines) == 5
+    command_lines += [[s["command"], *s["args"]] for s in servers if "command" in s and s["command"] != "npx"]
+    published = [line for line in command_lines if line[:2] == ["uvx", "relatel-mcp"]]
+    from_a_clone = [line for line in command_lines if line not in published]
+    assert len(published) == 5 and len(from_a_clone) == 3, command_lines
+    assert {line[0] for line in from_a_clone} == {"uvx", f"{CLONE}/.venv/bin/relatel-mcp"}
     for line in command_lines:
-        assert line[:2] == ["uvx", "relatel-mcp"], line
-        assert callable(cli.parse(line[2:]).run)  # the server's own parser accepts the arguments
+        arguments = relatel_mcp_arguments(line)
+        assert arguments is not None, line
+        assert callable(cli.parse(arguments).run)  # the server's own parser accepts the arguments
     urls = [s["url"] for s in servers if "url" in s] + [
         a for c in commands for a in c if a.startswith("https:")
     ]

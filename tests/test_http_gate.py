@@ -457,9 +457,11 @@ async def test_slow_clients_cannot_starve_the_server(sandbox, tmp_path):
                     sock.close()
     print(f"\n1000 slow sockets: {held} held by the server, {1000 - held} refused; /healthz in "
           f"{health_seconds * 1000:.0f} ms, a tool call in {call_seconds * 1000:.0f} ms")  # fmt: skip
-    assert health.status_code == 200 and health_seconds < 1
-    assert not result.is_error and call_seconds < 1
-    assert held <= 4 * ConnectionLimits().per_client
+    # Answered while the slow clients still held their connections (a starved server answers only
+    # once their header deadline frees it, and then none is held): no wall-clock bound, which a
+    # loaded machine breaks; the times are printed above.
+    assert health.status_code == 200 and not result.is_error
+    assert 0 < held <= 4 * ConnectionLimits().per_client
 
 
 @pytest.mark.slow

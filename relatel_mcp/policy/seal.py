@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..store import private_directory
+from ..store import private_directory, unusable_state_directory
 from .rules import PolicyError
 
 MIN_SECRET_BYTES = 32
@@ -61,15 +61,18 @@ def load_secret(state_dir: Path, env_value: str | None) -> bytes:
             )
         return env_value.encode()
     path = private_directory(state_dir) / "secret.key"
-    if not path.exists():
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    try:
+        if not path.exists():
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                pass
+            else:
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+    except OSError as exc:  # e.g. a secret.key another user made: one line, not a traceback
+        raise unusable_state_directory(state_dir, exc) from None
 
 
 def digest(value: Any) -> str:

@@ -20,7 +20,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .base import ApprovalPage, Fetch, Store, StoreUnavailable, private_directory, private_file
+from .base import (
+    ApprovalPage,
+    Fetch,
+    Store,
+    StoreUnavailable,
+    private_directory,
+    private_file,
+    unusable_state_directory,
+)
 
 __all__ = [
     "ApprovalPage",
@@ -30,6 +38,7 @@ __all__ = [
     "open_store",
     "private_directory",
     "private_file",
+    "unusable_state_directory",
 ]
 
 

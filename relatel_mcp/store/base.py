@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..core.errors import StartUpError
 from .schema import AUDIT_FIELDS, RECENT
 
 Fetch = Literal["none", "one", "all"]
@@ -241,14 +242,39 @@ class Store(ABC):
 
 
 def private_directory(directory: Path) -> Path:
-    """`directory`, created if need be, readable by this user only."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
+    """`directory`, created if need be, readable by this user only; a StartUpError if it cannot be
+    (e.g. a Docker volume that root owns, for a server that runs as another user)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.chmod(0o700)
+    except OSError as exc:
+        raise unusable_state_directory(directory, exc) from None
     return directory
 
 
 def private_file(path: Path) -> Path:
-    """`path`, created empty if need be, readable by this user only."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    path.chmod(0o600)
+    """`path`, created empty if need be, readable by this user only; a StartUpError if it cannot be."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+    except OSError as exc:
+        raise unusable_state_directory(path.parent, exc) from None
     return path
+
+
+def unusable_state_directory(directory: Path, exc: OSError) -> StartUpError:
+    """One line a user can act on, instead of a traceback: which directory, why, and what to do."""
+    reason = (exc.strerror or type(exc).__name__).lower()
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    user = f"this user (uid {uid})" if uid is not None else "this user"
+    fix = ""
+    if isinstance(exc, PermissionError) and uid is not None:
+        fix = (
+            f"make it theirs (chown -R {uid} {directory}), or "
+            if os.path.isdir(directory)  # False where it cannot be looked at either
+            else f"create it for them (mkdir -p {directory} && chown {uid} {directory}), or "
+        )
+    return StartUpError(
+        f"the state directory {directory} cannot be used by {user}: {reason}; {fix}choose a directory "
+        "this user can write with RELATEL_MCP_STATE_DIR or --state-dir"
+    )
