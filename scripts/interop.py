@@ -1,9 +1,11 @@
 """Clients not written here, against the real server: the MCP Inspector CLI over stdio, streamable
-HTTP and SSE, and the MCP conformance suite's scenarios that apply to any server.
+HTTP and SSE, the Inspector's `--strict` schema lint of every tool, and the MCP conformance suite's
+scenarios that apply to any server.
 
 Run by .ci/run after the test suite: .venv/bin/python scripts/interop.py
-It installs Node 22 and the npm packages under .ci/node (scripts/node_tools.py), starts the server against
-its built-in sandbox on a free loopback port, and stops every process it starts by its pid.
+It installs Node 22 and the npm packages under .ci/node (scripts/node_tools.py), and the Inspector
+with `--strict` (see STRICT_INSPECTOR), starts the server against its built-in sandbox on a free
+loopback port, and stops every process it starts by its pid.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ SCENARIOS = [
 FIXTURE_BOUND = {"tools-call-error": "Unknown tool 'test_error_handling'"}
 # The inspector cannot ask its user (it declares no elicitation), so it is offered every tool but
 # the costly and destructive ones, which need a human's yes.
+# The Inspector's `--strict` (a tools/list lint for schemas that some clients and model providers
+# reject: type arrays, untyped or boolean schemas, remote $refs) is in @modelcontextprotocol/inspector
+# 2.x (pinned in .ci/node beside inspector-cli 1.x; it needs Node 22.19 or later, which .ci/node has).
+# Findings --strict may report and why they are acceptable, as {(tool, path): reason}. None today:
+# every input property has one `type` (a NULLABLE argument is `anyOf` [its value, "clear"]), and
+# every output field Relatel may return as null is `anyOf` one-type branches (core/catalog.py).
+EXPLAINED: dict[tuple[str, str], str] = {}
 OFFERED = sum(
     1
     for line in subprocess.run([EXE, "tools"], capture_output=True, text=True, check=True).stdout.splitlines()
@@ -62,6 +71,7 @@ def main() -> int:
     try:
         wait_healthy(url)
         failures += inspector_checks(node, url, env)
+        failures += strict_schemas(node, url, env)
         failures += conformance(node, url)
     finally:
         server.terminate()
@@ -126,6 +136,49 @@ def inspector_checks(node: Path, url: str, env: dict[str, str]) -> list[str]:
         )
         if not ok:
             failures.append(f"inspector over {name}")
+    return failures
+
+
+def strict_schemas(node: Path, url: str, env: dict[str, str]) -> list[str]:
+    """The Inspector's --strict lint of tools/list: every tool (the operator's preview opt-in lists
+    the gated ones too, over stdio), and the list a client that cannot ask its user gets over HTTP.
+    Any finding fails, but those EXPLAINED."""
+    cli = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build"
+    home = Path(tempfile.mkdtemp(prefix="relatel-mcp-inspector-home-"))  # its catalog file goes there
+    targets = {
+        "every tool, over stdio": [EXE, "serve", "--sandbox", "--costly=preview", "--destructive=preview"],
+        "streamable HTTP": [f"{url}/mcp"],
+    }
+    failures = []
+    try:
+        for name, target in targets.items():
+            done = subprocess.run(
+                [str(node), str(cli / "index.js"), "--method", "tools/list", "--strict", "--format", "json", *target],
+                capture_output=True, text=True, timeout=120, env={**env, "HOME": str(home)},
+            )  # fmt: skip
+            try:
+                answer = json.loads(done.stdout)
+                tools = len(answer["result"]["tools"])
+            except (ValueError, KeyError):
+                print(f"  {done.stderr.strip()[-300:]}")
+                answer, tools = {}, 0
+            findings = [
+                f"{finding['severity']}: {result['toolName']} {finding['schema']}.{finding['path']}: {finding['issue']}"
+                for result in answer.get("schemaFindings", [])
+                for finding in result["findings"]
+                if (result["toolName"], f"{finding['schema']}.{finding['path']}") not in EXPLAINED
+            ]
+            ok = done.returncode == 0 and tools > 0 and not findings
+            verdict = "ok" if ok else "FAILED"
+            print(
+                f"inspector --strict, {name}: {tools} tools, {len(findings)} findings unexplained: {verdict}"
+            )
+            for finding in findings:
+                print(f"  {finding[:300]}")
+            if not ok:
+                failures.append(f"inspector --strict ({name})")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     return failures
 
 

@@ -90,12 +90,27 @@ NOISE = ("title", "anyOf", "$defs", "additionalProperties", "minLength", "maxLen
 
 
 def test_input_schemas_are_compact():
-    """No generated titles or unions, nothing that only mirrors the API's limits or the validation."""
+    """No generated titles or unions, nothing that only mirrors the API's limits or the validation;
+    one `type` per property, and `anyOf` only where "clear" is a value (a NULLABLE argument)."""
     for op in catalog.load():
         schema = op.tool().input_schema
         assert schema["type"] == "object", op.name
+        properties = dict(schema["properties"])  # a copy: the schema is the tool's own
+        clearable = {name: properties.pop(name) for name in op.args.nullable_fields}
+        schema = {**schema, "properties": properties}
         assert not _schema_keywords(schema) & set(NOISE), (op.name, _schema_keywords(schema) & set(NOISE))
         assert set(schema.get("required", [])) >= set(op.path_params), op.name
+        assert all(isinstance(node.get("type", ""), str) for node in _nodes(schema)), op.name
+        for name, prop in clearable.items():
+            value, clear = prop["anyOf"]
+            assert set(prop) == {"anyOf", "description"} and "clear:" in prop["description"], (op.name, name)
+            assert clear == {"type": "string", "enum": ["clear"]} and isinstance(value["type"], str), op.name
+
+
+def _nodes(schema: dict) -> list[dict]:
+    children = [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]
+    children += [schema["items"]] if "items" in schema else []
+    return [schema, *[node for child in children for node in _nodes(child)]]
 
 
 def _properties(kind: str) -> list[tuple[str, str, dict]]:
@@ -110,10 +125,10 @@ def _properties(kind: str) -> list[tuple[str, str, dict]]:
 
 def test_arguments_say_their_format_with_an_example():
     phones = [(tool, name, prop.get("items", prop)) for tool, name, prop in _properties("normalize")]
-    endpoints = [(tool, name, prop) for tool, name, prop in _properties("_endpoint")]
+    endpoints = [(tool, name, prop) for tool, name, prop in _properties("Reception#1 or Employee#7")]
     assert len(phones) >= 12 and len(endpoints) >= 6
     for tool, name, prop in phones:
-        assert prop["description"] == "international, e.g. +45 28 11 44 77", (tool, name)
+        assert prop["description"] == "e.g. +45 28 11 44 77", (tool, name)
     for tool, name, prop in endpoints:
         assert "Reception#1 or Employee#7" in prop["description"], (tool, name)
     tools = {op.name: op.tool().input_schema["properties"] for op in catalog.load()}
@@ -125,24 +140,22 @@ def test_arguments_say_their_format_with_an_example():
     assert "seconds" in tools["get_reception_statistics"]["answer_target"]["description"]
 
 
-def test_closed_sets_are_enums():
+def test_sets_the_contract_closes_are_enums_and_open_ones_are_examples():
+    """An enum only where the contract lists the values; where it leaves them open (`any`, or a
+    string), the known ones are examples in the description and the schema refuses none."""
     tools = {op.name: op.tool().input_schema["properties"] for op in catalog.load()}
-    assert tools["get_statistics"]["endpoint_type"]["enum"] == ["reception", "employee"]
-    assert tools["get_statistics"]["group_by"]["enum"] == ["date", "endpoint"]
     assert tools["get_reception_statistics"]["phase"]["items"]["enum"] == ["open", "closed", "backup"]
-    assert tools["initiate_call"]["restrict_to"]["enum"] == ["web_call", "mobile"]
-    assert tools["list_calls"]["status"]["enum"][0] == "new" and tools["list_smileys"]["rating"]["enum"] == [
-        0,
-        1,
-    ]
-    strings = [
-        (tool, name)
-        for tool, props in tools.items()
-        for name, p in props.items()
-        if p.get("type") == "string"
-    ]
-    assert not [s for s in strings if s[1] in ("endpoint_type", "group_by", "direction", "status", "detail")
-                and "enum" not in tools[s[0]][s[1]]]  # fmt: skip
+    assert tools["initiate_call"]["restrict_to"]["enum"] == ["web_call", "mobile", ""]
+    assert tools["list_calls"]["direction"]["enum"] == ["incoming", "outgoing"]
+    for tool, name, known in [("get_statistics", "endpoint_type", ["reception", "employee"]),
+                              ("get_statistics", "group_by", ["date", "endpoint"]),
+                              ("list_calls", "status", ["missed", "answered", "voicemail", "new", "ringing", "orphaned"]),
+                              ("list_smileys", "rating", ["0", "1"])]:  # fmt: skip
+        prop = tools[tool][name]
+        assert "enum" not in prop and isinstance(prop["type"], str), (tool, name)
+        assert all(value in prop["description"] for value in known), (tool, name)
+    enums = {(tool, name) for tool, props in tools.items() for name, p in props.items() if "enum" in p}
+    assert {name for _, name in enums} == {"direction", "restrict_to", "detail"}
 
 
 def test_list_and_get_tools_take_detail_where_a_concise_form_leaves_something_out():
@@ -159,7 +172,8 @@ def test_list_and_get_tools_take_detail_where_a_concise_form_leaves_something_ou
 
 def _schema_keywords(schema: dict) -> set[str]:
     keywords = set(schema) - {"properties"}
-    for sub in [*schema.get("properties", {}).values(), *([schema["items"]] if "items" in schema else [])]:
+    subs = [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]
+    for sub in [*subs, *([schema["items"]] if "items" in schema else [])]:
         keywords |= _schema_keywords(sub)
     return keywords
 
@@ -168,7 +182,27 @@ def test_output_schemas_are_types_and_names_only():
     for op in catalog.load():
         if op.output_schema is not None:
             assert op.output_schema["type"] == "object", op.name
-            assert _schema_keywords(op.output_schema) <= {"type", "items", "description"}, op.name
+            assert _schema_keywords(op.output_schema) <= {"type", "items", "description", "anyOf"}, op.name
+            assert all(isinstance(node.get("type", ""), str) for node in _nodes(op.output_schema)), op.name
+
+
+def test_output_fields_relatel_may_return_as_null_are_one_type_branches():
+    """A field the contract types as a value or null: `anyOf` one-type branches (never a type
+    array, never untyped), and results.py's check takes both branches."""
+    from relatel_mcp.core.results import mismatch
+
+    ops = {op.name: op for op in catalog.load()}
+    employee = ops["list_employees"].output_schema["properties"]["employees"]["items"]
+    assert employee["properties"]["dnd_timeout_at"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert employee["properties"]["name"] == {"type": "string"}
+    subscription = ops["get_m2m_subscription"].output_schema
+    assert subscription["properties"]["cancelled_on"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert mismatch(subscription, {"cancelled_on": None}) is None
+    assert mismatch(subscription, {"cancelled_on": "2026-12-01"}) is None
+    assert mismatch(subscription, {"cancelled_on": 5}) == (
+        ("cancelled_on",),
+        "int where string or null was expected",
+    )
 
 
 def test_output_schemas_say_what_each_mode_returns():

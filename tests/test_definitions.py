@@ -103,12 +103,13 @@ async def test_every_format_describes_the_same_tools_with_the_same_argument_rule
 def assert_same_rules(mcp: dict[str, Any], strict: dict[str, Any], loose: dict[str, Any], name: str) -> None:
     """Each argument: required exactly where MCP requires it (else it takes null, "not given");
     every keyword kept, `const` as a one-value enum, string lengths in words; the NULLABLE
-    arguments take "clear" where MCP takes null."""
+    arguments take "clear" as in MCP, and null (not given) besides."""
     clearable = OPERATIONS[name].args.nullable_fields
     assert list(strict["properties"]) == list(loose["properties"]) == list(mcp["properties"])
     for argument, rule in mcp["properties"].items():
-        value = {**rule, "type": _without_null(rule["type"])}
         if argument in clearable:
+            value, clear = rule["anyOf"]
+            assert clear == CLEAR_SCHEMA and isinstance(value["type"], str), (name, argument)
             assert strict["properties"][argument] == {
                 "anyOf": [_strict_value(value), CLEAR_SCHEMA, NULL],
                 "description": definitions.CLEAR_NOTE,
@@ -118,6 +119,7 @@ def assert_same_rules(mcp: dict[str, Any], strict: dict[str, Any], loose: dict[s
                 "description": definitions.CLEAR_NOTE,
             }
             continue
+        value = {**rule, "type": _without_null(rule["type"])}
         assert loose["properties"][argument] == rule
         exported = strict["properties"][argument]
         optional = argument not in mcp.get("required", [])

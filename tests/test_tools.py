@@ -94,7 +94,7 @@ CASES = [
          "PUT", "/api/v2/employees/4",
          body={"employee": {"do_not_disturb": True, "dnd_timeout_at": "2026-11-28T08:00:00+01:00"}},
          check=lambda r, sb: s(r)["employee"]["do_not_disturb"] is True or pytest.fail(s(r))),
-    Case("update_current_employee", {"cloak_reception_id": None, "do_not_disturb": False}, "PUT", "/api/v2/employee",
+    Case("update_current_employee", {"cloak_reception_id": "clear", "do_not_disturb": False}, "PUT", "/api/v2/employee",
          body={"employee": {"do_not_disturb": False, "cloak_reception_id": None}},
          check=lambda r, sb: s(r)["employee"]["cloak_reception"] is None or pytest.fail(s(r))),
     Case("delete_employee", {"id": 5}, "DELETE", "/api/v2/employees/5",

@@ -304,7 +304,16 @@ def _entity_key(schema: dict[str, Any]) -> str:
 
 
 def _leaf(schema: dict[str, Any]) -> dict[str, Any]:
-    """A field of an entity: its type, and its item type when it is a list of scalars."""
+    """A field of an entity: its type, and its item type when it is a list of scalars.
+
+    A field Relatel may return as null is `anyOf` one-type branches, never a `type` array: both
+    are JSON Schema every validator takes, but strict linters (the MCP Inspector's --strict) warn
+    about type arrays, which clients that map schemas onto one-type dialects may reject; and
+    leaving `type` out would be warned about too (a schema that constrains nothing) and would
+    tell a client less."""
+    kinds = schema.get("type")
+    if isinstance(kinds, list):
+        return {"anyOf": [{"type": kind} for kind in kinds]}
     leaf = {k: v for k, v in schema.items() if k == "type"}
     items = schema.get("items")
     if items is not None and "properties" not in items and "items" not in items:

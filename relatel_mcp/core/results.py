@@ -8,8 +8,9 @@ small enough for an agent's context.
   (with `next_page` pointing at the rest), then overlong strings are shortened, and `truncated`
   says what was left out and how to get it.
 - Structured content is checked against the tool's own output schema, as MCP clients will (the
-  catalogue's output schemas use `type`, `properties` and `items` only, so `mismatch` checks them
-  without a JSON Schema library: nothing to import or compile, microseconds a result).
+  catalogue's output schemas use `type`, `anyOf` (of a field that may be null), `properties` and
+  `items` only, so `mismatch` checks them without a JSON Schema library: nothing to import or
+  compile, microseconds a result).
 - List and get tools answer concisely unless asked for `detail: full`: each entity cut to the
   fields its catalogue entry names (`Cut`), without nulls. A concise list's text gives the field
   names once, as a table (`{"calls": {"fields": [...], "rows": [[...], ...]}}`): the same values
@@ -133,7 +134,13 @@ def _items(structured: dict[str, Any]) -> tuple[str | None, list[Any]]:
 def mismatch(
     schema: dict[str, Any], value: Any, path: tuple[str, ...] = ()
 ) -> tuple[tuple[str, ...], str] | None:
-    """Where `value` breaks `schema` (its `type`, `properties` and `items`), and how; None if nowhere."""
+    """Where `value` breaks `schema` (its `type`, `anyOf`, `properties` and `items`), and how; None
+    if nowhere."""
+    if (branches := schema.get("anyOf")) is not None:
+        problems = [mismatch(branch, value, path) for branch in branches]
+        if all(problems):
+            either = [kind for branch in branches for kind in _kinds(branch)]
+            return path, f"{type(value).__name__} where {' or '.join(either)} was expected"
     kinds = schema.get("type")
     if kinds is not None:
         kinds = kinds if isinstance(kinds, list) else [kinds]
@@ -153,6 +160,11 @@ def mismatch(
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict, "array": list, "string": str, "null": type(None), "number": (int, float),
 }  # fmt: skip
+
+
+def _kinds(schema: dict[str, Any]) -> list[str]:
+    kinds = schema.get("type", [])
+    return kinds if isinstance(kinds, list) else [kinds]
 
 
 def _of_type(kind: str, value: Any) -> bool:

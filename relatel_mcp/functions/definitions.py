@@ -15,9 +15,9 @@ the keywords strict mode supports appear (`const` becomes an `enum`); the server
 argument anyway.
 
 Function calling has one rule for `null`: it is "not given", for every argument. (A strict model
-must send every argument, so `null` cannot also mean "clear it".) The two arguments for which an
-MCP client's `null` clears a setting (NULLABLE: when do-not-disturb ends, and the caller-id
-reception) take the word "clear" instead. Tool names are catalogue names, `[a-z][a-z0-9_]{0,63}`,
+must send every argument, so `null` cannot also mean "clear it".) The two arguments that clear a
+setting (NULLABLE: when do-not-disturb ends, and the caller-id reception) take the word "clear",
+as in the MCP input schemas, which is sent upstream as `null`. Tool names are catalogue names, `[a-z][a-z0-9_]{0,63}`,
 within every provider's limit.
 """
 
@@ -31,9 +31,8 @@ import mcp.types as types
 
 from ..core.catalog import Operation
 from ..core.errors import ToolError
+from ..core.models.common import CLEAR, CLEAR_SCHEMA
 
-CLEAR = "clear"
-CLEAR_SCHEMA = {"type": "string", "enum": [CLEAR]}
 CLEAR_NOTE = f'null leaves it as it is; "{CLEAR}" clears it'
 NULL = {"type": "null"}
 # What strict mode accepts (platform.openai.com/docs/guides/structured-outputs, "Supported schemas").
@@ -119,7 +118,7 @@ def _strict_object(schema: Mapping[str, Any], clearable: frozenset[str] = frozen
 
 def _strict_property(schema: Mapping[str, Any], *, required: bool, clearable: bool) -> dict[str, Any]:
     if clearable:
-        return _clearable(_strict(schema))
+        return _clearable(schema, _strict)
     return _strict(schema) if required else _or_null(_strict(schema))
 
 
@@ -150,11 +149,12 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
     return nullable
 
 
-def _clearable(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A NULLABLE argument: a value, "clear", or null (not given)."""
-    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    value = {**schema, "type": next(kind for kind in kinds if kind != "null")}
-    return {"anyOf": [value, CLEAR_SCHEMA, NULL], "description": CLEAR_NOTE}
+def _clearable(
+    schema: Mapping[str, Any], form: Callable[[Mapping[str, Any]], dict[str, Any]] = dict
+) -> dict[str, Any]:
+    """A NULLABLE argument (in MCP: its value or "clear"): its value, "clear", or null (not given)."""
+    value, _ = schema["anyOf"]
+    return {"anyOf": [form(value), CLEAR_SCHEMA, NULL], "description": CLEAR_NOTE}
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -162,13 +162,11 @@ def _clearable(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def arguments(op: Operation, given: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """A model's arguments (an object, or the JSON text of one) as the pipeline reads them:
-    a NULLABLE argument's null is dropped (not given) and its "clear" becomes null."""
+    a NULLABLE argument's null is dropped (not given); its "clear" is read as in MCP."""
     parsed = _parse(op, given) if isinstance(given, str) else dict(given or {})
     for name in op.args.nullable_fields & parsed.keys():
         if parsed[name] is None:
             del parsed[name]
-        elif parsed[name] == CLEAR:
-            parsed[name] = None
     return parsed
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, WithJsonSchema
+from pydantic import Field, PlainSerializer
 
-from .common import Args, Destination, Endpoint, Id, Limit, Phone, Timestamp, Uuid
+from .common import Args, Destination, Endpoint, Id, Limit, Limit100, Phone, Timestamp, Uuid
 
 
 class ListCalls(Args):
-    limit: Limit | None = None
+    limit: Limit100 | None = None
     endpoint: Endpoint | None = None
     number: Phone | None = None
     direction: Literal["incoming", "outgoing"] | None = None
-    status: Literal["new", "ringing", "orphaned", "missed", "voicemail", "answered"] | None = None
+    # The contract types the filter as a string; a call's `status` shows these values.
+    status: str | None = Field(None, description="e.g. missed, answered, voicemail, new, ringing, orphaned")
     started_at_gt_or_eq: Timestamp | None = None
     started_at_lt_or_eq: Timestamp | None = None
     ended_at_gt_or_eq: Timestamp | None = None
@@ -27,7 +28,8 @@ class ByUuid(Args):
 
 class InitiateCall(Args):
     to_number: Destination
-    restrict_to: Literal["web_call", "mobile"] | None = Field(
+    # The contract's values; its "" (every device) is the same as leaving it out.
+    restrict_to: Literal["web_call", "mobile", ""] | None = Field(
         None, description="ring only this device of yours; default all"
     )
     # The contract types it as a string; agents know it as a reception's integer id.
@@ -39,14 +41,14 @@ class InitiateCall(Args):
 class ListVoicemails(Args):
     created_at_lt_or_eq: Timestamp | None = None
     endpoint: Endpoint | None = None
-    limit: Limit | None = None
+    limit: Limit100 | None = None
     number: Phone | None = None
 
 
 class UpdateVoicemail(Args):
     id: Id
     heard: bool | None = None
-    comment: Annotated[str, Field(max_length=1000), WithJsonSchema({"type": "string"})] | None = None
+    comment: str | None = None
 
     at_least_one = ("heard", "comment")
 
@@ -63,11 +65,10 @@ class ListSmileys(Args):
     rated_at_gt_or_eq: Timestamp | None = None
     endpoint: Endpoint | None = None
     employee_id: Id | None = None
-    # 0 or 1 as an integer: a Literal would let `true` through as 1.
-    rating: Annotated[int, Field(ge=0, le=1), WithJsonSchema({"type": "integer", "enum": [0, 1]})] | None = (
-        Field(None, description="0 angry, 1 happy")
-    )
-    # The API filters on the parameter's presence, so only `true` is meaningful.
+    # The contract leaves the filter open; a smiley's `rating` is 0 or 1.
+    rating: int | None = Field(None, description="0 angry, 1 happy")
+    # Beyond the contract: the API filters on the parameter's presence, so `false` would do the
+    # opposite of what it says; only `true` is taken.
     commented: Literal[True] | None = Field(None, description="true: only those with a comment")
 
 
@@ -79,6 +80,4 @@ class ListMessages(Args):
 
 
 class ListTags(Args):
-    name: Annotated[str, Field(min_length=1, max_length=100), WithJsonSchema({"type": "string"})] | None = (
-        None
-    )
+    name: str | None = None

@@ -2,16 +2,23 @@
 
 Schemas are what a model reads on every turn, so `Args.input_schema()` keeps them small: no
 generated titles, no `default: null`, and an optional field is just its type (sending `null`
-for it means "not given"). Only fields marked `NULLABLE` keep `null` in their schema, because
-for them `null` means something (e.g. "clear the do-not-disturb timeout"). What a model needs to
-know is said (formats with an example, units, closed sets as enums); what only mirrors the API's
-limits (string lengths) or the validation itself (`additionalProperties: false`: an unknown
-argument is refused anyway, naming the one meant) is checked but not shown.
+for it means "not given"). Every property has one `type` (or, for a NULLABLE field, `anyOf`
+branches of one `type` each): several clients and model providers take nothing else. A NULLABLE
+field is one whose `null` upstream means something (e.g. "clear the do-not-disturb timeout"); its
+schema takes its value or the word "clear" (`CLEAR`), which is sent upstream as `null`. (A
+client's `null` there still clears, as before "clear" existed; the schema does not offer it.)
+
+Constraints say only what the contract (contract/openapi.yaml) says, or what keeps a human's yes
+honest (SHOWN text, numbers dialled or shown): where the contract lists no values, the known ones
+are described as examples and others pass through, for Relatel to accept or refuse. The list of
+what is checked beyond the contract, and why, is in docs/tools.md ("Constraints beyond the
+contract"). What a model needs to know is said (formats with an example, units, closed sets as
+enums); what only mirrors a limit or the validation itself (`additionalProperties: false`: an
+unknown argument is refused anyway, naming the one meant) is checked but not shown.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache, partial
@@ -35,13 +42,16 @@ from ..sanitize import clean_text, hidden
 
 
 class _Nullable:
-    """Marker: `null` is a meaningful value for this field and is sent upstream."""
+    """Marker: `null` is a meaningful value for this field and is sent upstream; the schema offers
+    "clear" for it (see the module's docstring)."""
 
     def __repr__(self) -> str:
         return "NULLABLE"
 
 
 NULLABLE = _Nullable()
+CLEAR = "clear"  # a NULLABLE field's value that is sent upstream as null
+CLEAR_SCHEMA = {"type": "string", "enum": [CLEAR]}
 
 
 class _Shown:
@@ -68,6 +78,16 @@ class Args(BaseModel):
     at_least_one: ClassVar[tuple[str, ...]] = ()
 
     _removed: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cleared(cls, data: Any) -> Any:
+        """A NULLABLE field's "clear" is its null."""
+        if cls.nullable_fields and isinstance(data, dict):
+            cleared = {name for name in cls.nullable_fields & data.keys() if data[name] == CLEAR}
+            if cleared:
+                data = {**data, **dict.fromkeys(cleared)}
+        return data
 
     @model_validator(mode="wrap")
     @classmethod
@@ -137,21 +157,18 @@ def _compact_property(prop: dict[str, Any], *, nullable: bool) -> dict[str, Any]
         if len(non_null) != 1:
             raise TypeError(f"cannot compact a union schema: {variants}")
         inner = {k: v for k, v in non_null[0].items() if k != "title"}
-        if nullable:
-            inner["type"] = [inner["type"], "null"]
-        prop = {**inner, **prop}
+        # A NULLABLE field: its value or "clear", each branch of one type (never a type array).
+        prop = {"anyOf": [inner, CLEAR_SCHEMA], **prop} if nullable else {**inner, **prop}
     if "items" in prop:
         prop["items"] = {k: v for k, v in prop["items"].items() if k != "title"}
     return prop
 
 
 # --------------------------------------------------------------------------- value types
-
-
-def _endpoint(value: object) -> str:
-    if not isinstance(value, str) or not _ENDPOINT.fullmatch(value):
-        raise ValueError(f"{value!r} is not an endpoint; use the form Employee#1 or Reception#2")
-    return value
+#
+# The contract's own types, and only the constraints it states, unless a comment here says why
+# (docs/tools.md lists them all). A value the contract does not rule out goes to Relatel, whose
+# refusal comes back as an error the agent can act on.
 
 
 def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
@@ -166,26 +183,27 @@ def _iso(parse: Callable[[str], Any], example: str) -> Callable[[object], Any]:
     return validate
 
 
-_ENDPOINT = re.compile(r"[A-Za-z]+#[0-9]+")  # ASCII only: Unicode digits are not sent as typed
-
 # What a model reads about each kind of value: the format, with one example. A field's own
 # `description` (Field(description=...)) replaces it where the name needs more.
-PHONE = "international, e.g. +45 28 11 44 77"
+PHONE = "e.g. +45 28 11 44 77"  # the example says it: international, the country code first
 ENDPOINT = "Reception#1 or Employee#7"
 
-# Any plausible number: what is stored and searched for (contacts, filters, account data).
+# Any plausible number, in the contract's form (country code and digits): what is stored and
+# searched for (contacts, filters, account data). Beyond the contract: a text that has no such
+# form (no digits, no country's length) is refused rather than sent as something else.
 Phone = Annotated[
     str, BeforeValidator(phones.normalize), WithJsonSchema({"type": "string", "description": PHONE})
 ]
-# A number in an allocated range: what is dialled. (Numbers an SMS reaches come from the account.)
+# A number in an allocated range: what is dialled, checked against the operator's destinations
+# and shown to the human who approves the call. (Numbers an SMS reaches come from the account.)
 Destination = Annotated[
     str,
     BeforeValidator(partial(phones.normalize, strict=True)),
     WithJsonSchema({"type": "string", "description": PHONE}),
 ]
-Endpoint = Annotated[
-    str, BeforeValidator(_endpoint), WithJsonSchema({"type": "string", "description": ENDPOINT})
-]
+# The contract shows endpoints by example only (Employee#1, Reception#2, ChatReception#3).
+Endpoint = Annotated[str, WithJsonSchema({"type": "string", "description": ENDPOINT})]
+# The contract's date-time and ISO 8601 date parameters (its `any` time filters say "timestamp").
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_iso(datetime.fromisoformat, "2026-11-27T09:30:00+01:00")),
@@ -196,14 +214,14 @@ Day = Annotated[
     BeforeValidator(_iso(date.fromisoformat, "2026-11-27")),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
-# An unknown id is the API's 404 to give; zero or less is never one. (`minimum: 1` would only
-# cost bytes in every schema: a model does not send negative ids unprompted.)
-Id = Annotated[int, Field(ge=1), WithJsonSchema({"type": "integer"})]
-# Bounds and lengths are checked here but not shown: they only mirror the API's limits (1 to 100
-# items a page; names, texts), and would cost bytes in every schema a model reads every turn. A
-# value beyond them is refused with an error that says the bound.
-Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
-Text = Annotated[str, Field(min_length=1, max_length=1000), WithJsonSchema({"type": "string"})]
+# An unknown id, zero or negative included, is the API's 404 to give.
+Id = Annotated[int, WithJsonSchema({"type": "integer"})]
+# A page's size: the contract says "maximum: 100" for contacts, calls and voicemails (Limit100),
+# and nothing for the others (Limit). The bound is checked but not shown: it would cost bytes in
+# every schema a model reads every turn, and a value beyond it is refused with an error saying it.
+Limit = Annotated[int, WithJsonSchema({"type": "integer"})]
+Limit100 = Annotated[int, Field(le=100), WithJsonSchema({"type": "integer"})]
+Text = Annotated[str, WithJsonSchema({"type": "string"})]
 
 
 def visible(value: object) -> object:
@@ -222,14 +240,18 @@ def _shown(field: FieldInfo) -> bool:
 
 
 # Text that is sent and approved as it is: what the human is shown is what is sent, to the letter.
-SmsText = Annotated[Text, SHOWN, BeforeValidator(visible)]
-Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{32,36}$"), WithJsonSchema({"type": "string"})]
-Email = Annotated[
+# Beyond the contract, for the human who reads it whole in the question: 1 to 1,000 characters
+# (an empty SMS shows nothing and still costs a segment).
+SmsText = Annotated[
     str,
-    Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254),
-    WithJsonSchema({"type": "string", "format": "email"}),
+    Field(min_length=1, max_length=1000),
+    WithJsonSchema({"type": "string"}),
+    SHOWN,
+    BeforeValidator(visible),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200), WithJsonSchema({"type": "string"})]
+Uuid = Annotated[str, WithJsonSchema({"type": "string"})]
+Email = Annotated[str, WithJsonSchema({"type": "string"})]
+Name = Annotated[str, WithJsonSchema({"type": "string"})]
 
 
 class ById(Args):

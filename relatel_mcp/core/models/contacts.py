@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .common import Args, Email, Id, Limit, Name, Phone, Text
+from .common import Args, Email, Id, Limit100, Name, Phone, Text
 
 
 class ListContacts(Args):
     number: Phone | None = None
-    limit: Limit | None = None
+    limit: Limit100 | None = None
     id_gt_or_eq: Id | None = Field(None, description="from this id on (next_page gives it)")
 
 
@@ -18,7 +18,8 @@ class CreateContact(Args):
     number: Phone | None = None
     email: Email | None = None
 
-    at_least_one = ("name", "number")  # the contract requires neither; a contact is someone
+    # The contract requires none of them; a contact with none would be no one.
+    at_least_one = ("name", "number", "email")
 
 
 class UpdateContact(Args):

@@ -17,15 +17,16 @@ class CreateEmployee(Args):
 
 
 class EmployeeSettings(Args):
-    """Settings an employee may change on themself; null clears the two nullable ones."""
+    """Settings an employee may change on themself; "clear" clears the two NULLABLE ones (sent
+    upstream as null, as the contract has it)."""
 
     name: Name | None = None
     do_not_disturb: bool | None = None
     dnd_timeout_at: Annotated[Timestamp | None, NULLABLE] = Field(
-        None, description="when do-not-disturb ends; null: never"
+        None, description="when do-not-disturb ends; clear: never"
     )
     cloak_reception_id: Annotated[Id | None, NULLABLE] = Field(
-        None, description="calls show this reception's number; null: the employee's own"
+        None, description="calls show this reception's number; clear: the employee's own"
     )
 
     at_least_one = ("name", "do_not_disturb", "dnd_timeout_at", "cloak_reception_id")
