@@ -14,13 +14,13 @@ import mcp.types as types
 
 from .core import catalog
 from .core.catalog import Operation
-from .core.errors import ConfigError
+from .core.errors import ConfigError, unauthorized
 from .pipeline import Pipeline
 from .policy import Gate, Policy, open_gate
 from .settings import Settings
 from .store import open_store
 from .upstream.access import NOTHING, Access, Lacking
-from .upstream.accounts import Accounts
+from .upstream.accounts import Accounts, Unavailable
 from .upstream.client import RelatelClient, RetryPolicy, Tenant
 from .upstream.ratelimit import RateLimiter
 from .web.approval_pages import LoopbackPages, loopback_pages
@@ -42,11 +42,34 @@ class App:
     pipeline: Pipeline
     secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
 
-    async def read_account(self) -> None:
-        """Find out at start-up what the configured token's account can use (stdio: one account)."""
-        if not self.settings.all_tools and self.settings.token:
-            operations = (op for op, _ in self.tools)
-            await self.access.of(Tenant(self.settings.token), requirements(operations))
+    async def read_account(self) -> str | None:
+        """Find out at start-up what the configured token's account can use (stdio, and HTTP with
+        the server's own token: one account). What stops every call from working, as one line
+        for stderr: Relatel refused the token, or cannot be reached."""
+        if self.settings.all_tools or not self.settings.token:
+            return None
+        tenant = own_tenant(self.settings)
+        try:
+            employee = await self.accounts.employee(tenant)
+        except Unavailable as exc:
+            detail = str(exc).split(";")[0].rstrip(".")  # not "nothing was sent": nothing was meant to be
+            return (
+                f"relatel-mcp: Relatel is unreachable at {self.settings.base_url} ({detail}); serving "
+                "anyway, and tool calls fail until it answers. Check the network and "
+                "RELATEL_BASE_URL (or --base-url)."
+            )
+        if employee is None:
+            return (
+                f"relatel-mcp: Relatel at {self.settings.base_url} refused the token; serving anyway, "
+                f"and every tool call will say so. {unauthorized(tenant.source).hint}"
+            )
+        await self.access.of(tenant, requirements(op for op, _ in self.tools))
+        return None
+
+
+def own_tenant(settings: Settings) -> Tenant:
+    """The server's own Relatel access token (RELATEL_TOKEN or the stored login), as a tenant."""
+    return Tenant(settings.require_token(), source=settings.token_source)
 
 
 @contextlib.asynccontextmanager

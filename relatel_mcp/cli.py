@@ -22,16 +22,20 @@ import traceback
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 
 from . import __version__, logs
-from .app import assemble, described_tools, offered
+from .app import App, assemble, described_tools, offered
 from .core import catalog
 from .core.catalog import CatalogError
 from .core.errors import ConfigError, StartUpError
 from .core.sanitize import clean_data
+from .front.running import GRACE_SECONDS, StdinLines, Stop, stop_gently, stoppable
 from .functions import definitions
 from .oauth.relatel import DEFAULT_REDIRECT_URI, RelatelApp
 from .policy import PolicyError
@@ -47,6 +51,7 @@ from .settings import (
     log_level,
 )
 from .store import open_store
+from .store.base import unusable_state_directory
 
 if TYPE_CHECKING:
     from .front.transports import HttpOptions
@@ -92,7 +97,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         argv = ["serve", *argv]  # serving is the default command
     parser = _parser()
     if argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        parser.error(f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)}")
+        _fail(parser, f"unknown command {argv[0]!r}", _did_you_mean([argv[0]], COMMANDS))
     return parser.parse_args(argv)
 
 
@@ -105,11 +110,20 @@ def _start_up_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    import difflib  # only for a mistyped command
+def _did_you_mean(words: Iterable[str], choices: Iterable[str]) -> str:
+    """The closest choice to each mistyped word: "did you mean --sandbox?" ("" if none is close)."""
+    import difflib  # only for a mistake
 
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]}?" if close else ""
+    options = list(choices)
+    close = [found[0] for word in words if (found := difflib.get_close_matches(word, options, n=1))]
+    return f"did you mean {', '.join(close)}?" if close else ""
+
+
+def _fail(parser: argparse.ArgumentParser, problem: str, suggestion: str) -> None:
+    """argparse's error (usage, then the problem; exit 2) with the suggestion last, on its own
+    line, where it is seen under a long usage."""
+    parser.print_usage(sys.stderr)
+    parser.exit(2, f"{parser.prog}: error: {problem}\n" + (f"{suggestion}\n" if suggestion else ""))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,10 +135,8 @@ class _Parser(argparse.ArgumentParser):
         if extras:
             command: argparse.ArgumentParser = getattr(parsed, "command", self)
             options = list(command._option_string_actions)
-            command.error(
-                "unrecognized arguments: "
-                + ", ".join(f"{extra}{_did_you_mean(extra.split('=')[0], options)}" for extra in extras)
-            )
+            words = [extra.split("=")[0] for extra in extras if extra.startswith("-")]
+            _fail(command, f"unrecognized arguments: {' '.join(extras)}", _did_you_mean(words, options))
         return parsed
 
 
@@ -354,7 +366,7 @@ def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
     if args.transport == "stdio":
         if not settings.sandbox:
             settings.require_token()
-        anyio.run(_serve_stdio, settings)
+        _exit(anyio.run(_serve_stdio, settings))
         return
     from .front.transports import HttpOptions
     from .oauth.clients import RegistrationLimits
@@ -385,7 +397,13 @@ def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
     options.check()
     if options.auth in ("api-key", "none") and not settings.sandbox:  # one account for every request
         settings.require_token()
-    anyio.run(_serve_http, settings, options)
+    _exit(anyio.run(_serve_http, settings, options))
+
+
+def _exit(status: int) -> None:
+    """0 when the client ended the session, else 128 + the signal that stopped the server."""
+    if status:
+        raise SystemExit(status)
 
 
 @contextlib.contextmanager
@@ -395,24 +413,36 @@ def _state_dir(args: argparse.Namespace, sandbox: bool) -> Iterator[Path]:
     if args.state_dir is not None or not sandbox:
         yield args.state_dir or default_state_dir()
         return
-    # SIGTERM (how clients and uvicorn stop a server) as an exit that unwinds, so it is removed
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # Until the server watches for signals itself (`stoppable`): SIGTERM as an exit that unwinds,
+    # so that the directory is removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="relatel-mcp-sandbox-") as throwaway:
         yield Path(throwaway)
 
 
-async def _serve_http(settings: Settings, options: HttpOptions) -> None:
+async def _serve_http(settings: Settings, options: HttpOptions) -> int:
+    return await stoppable(lambda stop: _serve_http_until(stop, settings, options))
+
+
+async def _serve_http_until(stop: Stop, settings: Settings, options: HttpOptions) -> None:
     from .front.transports import describe, http_app
     from .web.serving import UvicornServer, raise_file_limit
 
     raise_file_limit(options.limits.total + 100)
     async with _upstream(settings) as settings, assemble(settings, api_keys=options.api_keys) as app:
-        server = UvicornServer(None, options.host, options.port, limits=options.limits)
+        server = UvicornServer(
+            None, options.host, options.port, limits=options.limits, timeout_graceful_shutdown=GRACE_SECONDS
+        )
         if options.auth == "oauth":
             options = _with_oauth(options, settings, server.url)
         server.app = http_app(app, options)
         _announce(settings, describe(options, server.url))
-        await server.serve(handle_signals=True)
+        stop.gently = lambda: stop_gently(server)
+        async with anyio.create_task_group() as tasks:
+            if options.auth in ("api-key", "none"):  # one account for every request: the server's own
+                tasks.start_soon(_check_account, app)
+            await server.serve()
+            tasks.cancel_scope.cancel()
 
 
 def _with_oauth(options: HttpOptions, settings: Settings, url: str) -> HttpOptions:
@@ -433,7 +463,11 @@ def _with_oauth(options: HttpOptions, settings: Settings, url: str) -> HttpOptio
     return replace(options, oauth_app=app, public_url=options.public_url or local)
 
 
-async def _serve_stdio(settings: Settings) -> None:
+async def _serve_stdio(settings: Settings) -> int:
+    return await stoppable(lambda stop: _serve_stdio_until(settings))
+
+
+async def _serve_stdio_until(settings: Settings) -> None:
     from mcp.server.stdio import stdio_server
 
     from .front.server import build_server
@@ -441,11 +475,18 @@ async def _serve_stdio(settings: Settings) -> None:
     async with _upstream(settings) as settings, assemble(settings) as app:
         server = build_server(app)
         _announce(settings)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(app.read_account)  # while the client starts: what to list
-            async with stdio_server() as (read, write):
+        async with anyio.create_task_group() as tasks, StdinLines() as stdin:
+            tasks.start_soon(_check_account, app)  # while the client starts: what to list
+            async with stdio_server(stdin=cast(Any, stdin)) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             tasks.cancel_scope.cancel()
+
+
+async def _check_account(app: App) -> None:
+    """Say at once when Relatel refuses the token or cannot be reached, rather than at the first
+    call; the server keeps serving, so that the client shows the tools' errors too."""
+    if problem := await app.read_account():
+        print(problem, file=sys.stderr, flush=True)
 
 
 @contextlib.asynccontextmanager
@@ -513,7 +554,7 @@ def _audit(args: argparse.Namespace) -> None:
     environment = Environment.read()
     state_dir = args.state_dir or default_state_dir(environment)
     url = args.store or environment.store
-    if url is None and not (state_dir / "state.db").exists():
+    if url is None and not _exists(state_dir / "state.db"):
         print(f"No audit records yet (state directory {state_dir}).")
         return
 
@@ -534,6 +575,14 @@ def _audit(args: argparse.Namespace) -> None:
         print(f"    {json.dumps(record['arguments'], ensure_ascii=False)}")
         if record["upstream_id"] or record["detail"]:
             print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
+
+
+def _exists(path: Path) -> bool:
+    """Is it there? A directory this user may not look into is said in one line, as the store says it."""
+    try:
+        return path.exists()
+    except PermissionError as exc:
+        raise unusable_state_directory(path.parent, exc) from None
 
 
 def _login_place(args: argparse.Namespace) -> tuple[str, StoredLogin]:

@@ -94,6 +94,7 @@ class Settings:
     """What the server runs with. Built by `load_settings`; tests and benchmarks build one directly."""
 
     token: str | None = field(default=None, repr=False)
+    token_source: str | None = None  # "RELATEL_TOKEN" or "login" (relatel-mcp login): for hints
     base_url: str = DEFAULT_BASE_URL
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -172,6 +173,7 @@ def load_settings(
     names = _names(toolsets) if isinstance(toolsets, str) else tuple(toolsets or ())
     settings = Settings(
         token=environment.token,
+        token_source="RELATEL_TOKEN" if environment.token else None,
         base_url=check_base_url(base_url or environment.base_url or DEFAULT_BASE_URL),
         connect_timeout=environment.connect_timeout,
         read_timeout=environment.read_timeout,
@@ -199,7 +201,8 @@ def load_settings(
     if settings.token is None and not sandbox:  # `relatel-mcp login` keeps one, for its base URL
         from .store.login import StoredLogin
 
-        settings = replace(settings, token=StoredLogin(settings.state_dir).token(settings.base_url))
+        stored = StoredLogin(settings.state_dir).token(settings.base_url)
+        settings = replace(settings, token=stored, token_source="login" if stored else None)
     settings.check()
     return settings
 

@@ -138,11 +138,11 @@ async def test_a_good_base_url_with_a_trailing_slash_is_used(sandbox):
 @pytest.mark.parametrize(
     ("args", "usage", "says"),
     [
-        (["server"], "usage: relatel-mcp [-h]", "unknown command 'server'; did you mean serve?"),
-        (["serve", "--sandbx"], "usage: relatel-mcp serve [-h]", "--sandbx; did you mean --sandbox?"),
-        (["--sandbx"], "usage: relatel-mcp serve [-h]", "--sandbx; did you mean --sandbox?"),
+        (["server"], "usage: relatel-mcp [-h]", "unknown command 'server'\ndid you mean serve?\n"),
+        (["serve", "--sandbx"], "usage: relatel-mcp serve [-h]", "--sandbx\ndid you mean --sandbox?\n"),
+        (["--sandbx"], "usage: relatel-mcp serve [-h]", "--sandbx\ndid you mean --sandbox?\n"),
         (["serve", "--port", "abc"], "usage: relatel-mcp serve [-h]", "argument --port: invalid int value"),
-        (["audit", "--jsn"], "usage: relatel-mcp audit [-h]", "--jsn; did you mean --json?"),
+        (["audit", "--jsn"], "usage: relatel-mcp audit [-h]", "--jsn\ndid you mean --json?\n"),
     ],
 )
 def test_mistakes_on_the_command_line_get_the_commands_usage_and_the_close_match(args, usage, says):

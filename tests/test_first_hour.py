@@ -60,11 +60,15 @@ async def test_create_contact_needs_a_name_or_a_number_not_both(sandbox, argumen
     assert "required" not in schema  # the contract requires neither
 
 
-async def test_create_contact_with_neither_name_nor_number_is_refused_before_sending(sandbox):
+async def test_create_contact_with_none_of_name_number_and_email_is_refused_before_sending(sandbox):
+    """The contract requires none of the three (an email alone goes to Relatel to accept or
+    refuse), but a contact with none of them would be no one."""
     async with connect(sandbox.url) as session:
-        error = error_of(await session.call_tool("create_contact", {"email": "a@example.com"}))
-    assert error["code"] == "invalid_argument" and "name, number" in error["message"]
-    assert sent(sandbox) == []
+        error = error_of(await session.call_tool("create_contact", {}))
+        by_email = error_of(await session.call_tool("create_contact", {"email": "a@example.com"}))
+    assert error["code"] == "invalid_argument" and "name, number, email" in error["message"]
+    assert by_email["code"] == "rejected"  # the sandbox, as Relatel, wants a name or a number
+    assert sent(sandbox) == [("POST", "/api/v2/contacts")]
 
 
 # ------------------------------------------------------------------ a mistyped argument

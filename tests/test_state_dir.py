@@ -110,6 +110,13 @@ def test_the_audit_of_a_state_database_root_made(scratch):
     assert_one_line_exit_2(done, state)
 
 
+def test_the_audit_of_a_state_directory_closed_to_the_user(scratch):
+    state = root_owned(scratch / "state", 0o700)  # not even `state.db`'s existence can be seen
+    (state / "state.db").touch()
+    done = run_as_user(["audit", "--state-dir", str(state)], scratch)
+    assert_one_line_exit_2(done, state)
+
+
 def test_a_secret_key_another_user_made(scratch):
     """The directory and the database are the user's; the sealing key is not readable."""
     state = scratch / "state"

@@ -103,18 +103,38 @@ def missing_hint(requirements: Iterable[str]) -> str:
     return " ".join(_REQUIREMENT_HINTS[r] for r in requirements)
 
 
+TOKEN_SOURCE = "relatel_mcp.token_source"  # the request's extension that says where its token came from
+NEW_TOKEN = "https://app.relatel.dk/account/authorized_applications"
+TOKEN_SOURCES = {  # where a Relatel access token came from -> what to do when Relatel refuses it
+    "RELATEL_TOKEN": f"The token in RELATEL_TOKEN is not valid (mistyped, revoked or expired): create "
+    f"one at {NEW_TOKEN} and set RELATEL_TOKEN to it.",
+    "login": "The token kept by relatel-mcp login is no longer valid (revoked or expired): run "
+    "relatel-mcp login again.",
+    "client": "The Relatel access token your MCP client sends is not valid (mistyped, revoked or "
+    f"expired): give the client a valid one (create one at {NEW_TOKEN}).",
+}
+SOME_TOKEN = (  # where the source is not known
+    "Check the Relatel access token in use (RELATEL_TOKEN, the login kept by relatel-mcp login, or "
+    f"the one an MCP client sends): create one at {NEW_TOKEN}."
+)
+
+
+def unauthorized(source: str | None) -> ToolError:
+    """Relatel refused the token: the hint says what to fix for the way it was given."""
+    return ToolError(
+        "unauthorized",
+        "Relatel refused the token: it is missing, invalid or revoked.",
+        401,
+        hint=TOKEN_SOURCES.get(source or "", SOME_TOKEN),
+    )
+
+
 def from_response(op: Operation, response: httpx2.Response) -> ToolError:
     """Map an unsuccessful upstream answer to the error an agent can act on."""
     status = response.status_code
     upstream, fields = _upstream_message(response)
     if status == 401:
-        return ToolError(
-            "unauthorized",
-            "Relatel refused the token: it is missing, invalid or revoked.",
-            status,
-            hint="Run relatel-mcp login again, or create a token at "
-            "https://app.relatel.dk/account/authorized_applications and set RELATEL_TOKEN.",
-        )
+        return unauthorized(response.request.extensions.get(TOKEN_SOURCE))
     if status == 403:
         return ToolError(
             "forbidden",
@@ -127,7 +147,7 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
             "not_found",
             f"Not found: {upstream or 'no such ' + op.toolset.rstrip('s') + ' for this company'}.",
             status,
-            hint="Check the id; list tools show the ids that exist.",
+            hint=_not_found_hint(op),
         )
     if status in (400, 422):
         field = next(iter(fields), None)
@@ -152,6 +172,17 @@ def from_response(op: Operation, response: httpx2.Response) -> ToolError:
             hint="Try again shortly.",
         )
     return ToolError("upstream_error", f"Unexpected HTTP {status} from Relatel.", status)
+
+
+def _not_found_hint(op: Operation) -> str:
+    """What to check after a 404: the id, or for a lookup by phone number (a path parameter
+    named `number`) the number, which no contact may have."""
+    if "{number}" in op.path:
+        return (
+            "No contact has this number: check it (with its country code, e.g. +45 28 11 44 77), or "
+            "see the contacts' numbers with list_contacts."
+        )
+    return "Check the id; list tools show the ids that exist."
 
 
 def from_transport(exc: httpx2.TransportError) -> ToolError:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -19,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from .. import __version__
-from ..app import App, offered, requirements
+from ..app import App, offered, own_tenant, requirements
 from ..core import catalog
 from ..core.errors import ToolError
 from ..core.sanitize import clean_data
@@ -40,6 +42,8 @@ INSTRUCTIONS = (
     "cannot ask do not get them, unless an operator lets the agent confirm (--costly preview / "
     "--destructive preview)."
 )
+log = logging.getLogger("relatel_mcp.front")
+OPT_IN = "--costly preview --destructive preview, or a client that supports MCP elicitation"
 AUDIT_URI = "relatel://audit"
 LIST_WAIT_SECONDS = 5.0  # how long tools/list waits to learn what an account can use
 
@@ -70,11 +74,12 @@ class Handlers:
 
     def __init__(self, app: App, tenant_of: TenantOf | None, pages_of: PagesOf | None) -> None:
         self.app = app
-        self.tenant_of = tenant_of or the_tenant(Tenant(app.settings.require_token()))
+        self.tenant_of = tenant_of or the_tenant(own_tenant(app.settings))
         self.pages_of: PagesOf = pages_of or (lambda ctx: app.loopback)
         self.operations = {op.name: op for op, _ in app.tools}
         self.needs = requirements(self.operations.values())
         self.server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
+        self.told: OrderedDict[str, None] = OrderedDict()  # sessions told of hidden tools (the latest)
 
     async def list_tools(
         self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -84,16 +89,40 @@ class Handlers:
         # lacks (admin, a plan, the M2M agreement) is left out. A call to one anyway says why.
         human = any(_reach(ctx, self.pages_of(ctx)))
         listed = offered(self.app.tools, self.app.gate.policy, human=human, lacking=await self._lacking(ctx))
+        if not human:
+            self._tell_hidden(ctx, len(listed))
         return types.ListToolsResult(tools=[tool for _, tool in listed])
+
+    def _tell_hidden(self, ctx: ServerRequestContext, listed: int) -> None:
+        """One log line per session of a client that cannot ask its user: how many tools its list
+        leaves out for that, and the opt-in. Otherwise it is told nothing (a client such as the
+        MCP Inspector then answers a call to one with its own "not found")."""
+        policy = self.app.gate.policy
+        hidden = sum(policy.offers(op.kind, human=True) and not policy.offers(op.kind, human=False)
+                     for op, _ in self.app.tools)  # fmt: skip
+        session = session_of(ctx, self.server_session)
+        if not hidden or session in self.told:
+            return
+        self.told[session] = None
+        while len(self.told) > 1000:
+            self.told.popitem(last=False)
+        message = (
+            f"{hidden} costly and destructive tools are left out of this client's list ({listed} "
+            "listed): it declares no MCP elicitation, so it cannot ask its user to confirm them. "
+            f"To offer them: {OPT_IN}."
+        )
+        log.warning(
+            "tools_hidden",
+            extra={"fields": {"event": "tools_hidden", "hidden": hidden, "listed": listed,
+                              "reason": "no elicitation capability", "message": message}},
+        )  # fmt: skip
 
     async def call_tool(
         self, ctx: ServerRequestContext, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         op = self.operations.get(params.name)
         if op is None:
-            raise MCPError(
-                code=types.INVALID_PARAMS, message=catalog.unknown_tool(params.name, self.operations)
-            )
+            raise MCPError(code=types.INVALID_PARAMS, message=self._unknown(params.name))
         channel = channel_of(ctx, params, self.pages_of(ctx), session_of(ctx, self.server_session))
         try:
             tenant = await self.tenant_of(ctx)
@@ -103,6 +132,16 @@ class Handlers:
         if known is not None and (missing := known.of(op)):  # hidden from this account's list
             return error_result(hidden_error(op, missing), secrets=self.app.secrets)
         return await self.app.pipeline.call(op, params.arguments, tenant, channel)
+
+    def _unknown(self, name: str) -> str:
+        """A tool this server does not serve: a catalogue tool outside the chosen toolsets says so."""
+        other = next((op for op in catalog.load() if op.name == name), None)
+        if other is None:
+            return catalog.unknown_tool(name, self.operations)
+        return (
+            f"{name} is in the {other.toolset} toolset, which this server does not offer: add it to "
+            "--toolsets (or RELATEL_MCP_TOOLSETS)."
+        )
 
     async def list_resources(
         self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None

@@ -59,7 +59,7 @@ from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
-from ..app import App
+from ..app import App, own_tenant
 from ..core.errors import ConfigError
 from ..internals import session_owners
 from ..logs import AccessLog
@@ -107,9 +107,14 @@ class HttpOptions:
                 f"refusing to serve {self.host} without auth: use --auth api-key or passthrough"
             )
         if self.auth == "api-key" and not self.api_keys:
+            loopback = (
+                f"to try it on this machine alone: --auth none (loopback only, as {self.host} is); "
+                if is_loopback(self.host)
+                else ""
+            )
             raise ConfigError(
-                "--auth api-key needs keys in RELATEL_MCP_API_KEYS (comma-separated); "
-                "or use --auth passthrough (clients send their Relatel token)"
+                "--auth api-key (the default) needs keys in RELATEL_MCP_API_KEYS (comma-separated); "
+                f"{loopback}or --auth passthrough (clients send their Relatel token)"
             )
         if self.auth == "api-key" and any(len(key) < 16 for key in self.api_keys):
             raise ConfigError("every key in RELATEL_MCP_API_KEYS must be at least 16 characters")
@@ -262,13 +267,13 @@ def _tenant_of(settings: Settings, options: HttpOptions, oauth: OAuthServer | No
 
         return from_grant
     if options.auth != "passthrough":
-        return the_tenant(Tenant(settings.require_token()))
+        return the_tenant(own_tenant(settings))
 
     async def from_request(ctx: ServerRequestContext) -> Tenant:
         assert ctx.request is not None  # BearerAuth let no request without one through
         credential = _bearer(ctx.request.headers.getlist("authorization"))
         assert credential is not None
-        return Tenant(credential)
+        return Tenant(credential, source="client")
 
     return from_request
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp.types as types
 
-from ..app import assemble, described_tools, offered
+from ..app import assemble, described_tools, offered, own_tenant
 from ..core import catalog
 from ..core.catalog import Operation
 from ..core.errors import ToolError
@@ -36,7 +36,6 @@ from ..pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
 from ..policy import Channel
 from ..policy.gate import CONFIRM_KEY
 from ..settings import Settings, load_settings
-from ..upstream.client import Tenant
 from . import definitions
 from .confirmation import Arguments, Confirmation, Pending
 
@@ -60,7 +59,7 @@ class Toolkit:
     def __init__(self, settings: Settings, *, approve: Approve | None = None) -> None:
         self.settings = settings
         self.approve = approve
-        self._tenant = Tenant(settings.require_token())
+        self._tenant = own_tenant(settings)
         self._tools = described_tools(settings)
         self._operations = {op.name: op for op, _ in self._tools}
         self._secrets = tuple(s for s in (settings.token, settings.secret) if s)
@@ -126,7 +125,7 @@ class Toolkit:
                 op, given = self._parse(name, arguments)
             except ToolError as error:
                 return self.error(error)
-            return self._data(await self._run(op, given, self._no_human))
+            return _without_mcp(op, self._data(await self._run(op, given, self._no_human)))
         started = await self.ask(name, arguments)
         if not isinstance(started, Pending):
             return started
@@ -239,6 +238,27 @@ class Toolkit:
         if isinstance(result, types.InputRequiredResult):  # never for an answered request state
             return self.error(ToolError("declined", "A question came back unanswered; nothing was sent."))
         return result_data(result)
+
+
+NO_HUMAN = "cannot ask its user"  # the gate's refusal where no human can be asked (policy/gate.py)
+
+
+def _without_mcp(op: Operation, data: dict[str, Any]) -> dict[str, Any]:
+    """The gate's refusal for want of a human, in the Toolkit's words: its way to ask is
+    `approve=`, not MCP elicitation."""
+    error = data.get("error")
+    if not data.get("is_error") or not isinstance(error, dict) or NO_HUMAN not in error.get("message", ""):
+        return data
+    message = (
+        f"{op.name} needs a human's yes and this Toolkit {NO_HUMAN}: it was made without approve=. "
+        "Nothing was sent."
+    )
+    hint = (
+        "Create the Toolkit with approve=, a function that shows the Confirmation to your user and "
+        f'returns True or False. An operator can instead let the agent confirm ({op.kind} = "preview" '
+        "in the policy file's [policy]), which stops accidents but not a hijacked agent."
+    )
+    return {**data, "error": {**error, "message": message, "hint": hint}}
 
 
 def result_data(result: types.CallToolResult) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import ToolError
+from ..core.errors import ToolError, unauthorized
 from ..core.request import UpstreamRequest, parsed_json
 from ..store import Store, StoreUnavailable
 from .client import RelatelClient, Tenant
@@ -146,9 +146,7 @@ class Accounts:
                 retryable=True, hint="Try again shortly.",
             ) from None  # fmt: skip
         if account is None:
-            raise ToolError(
-                "unauthorized", "Relatel refused the token: it is missing, invalid or revoked.", 401
-            )
+            raise unauthorized(tenant.source)
         return account
 
     async def _ask(self, tenant: Tenant) -> Employee | None:

@@ -20,7 +20,7 @@ import anyio
 import httpx2
 
 from .. import __version__
-from ..core.errors import ToolError, from_transport, retry_after_seconds
+from ..core.errors import TOKEN_SOURCE, ToolError, from_transport, retry_after_seconds
 from ..core.request import UpstreamRequest, parsed_json
 from .ratelimit import RateLimiter
 
@@ -29,9 +29,11 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 @dataclass(frozen=True)
 class Tenant:
-    """Whose Relatel account a call acts on. The token goes upstream and nowhere else."""
+    """Whose Relatel account a call acts on. The token goes upstream and nowhere else; `source`
+    says where it came from (core/errors.py TOKEN_SOURCES), so that a 401 names what to fix."""
 
     token: str = field(repr=False)
+    source: str | None = field(default=None, compare=False)
 
     @cached_property
     def id(self) -> str:
@@ -105,6 +107,7 @@ class RelatelClient:
                 params=list(request.params) or None,
                 json=request.json,
                 headers={"Authorization": f"Bearer {tenant.token}"},
+                extensions={TOKEN_SOURCE: tenant.source},  # read by from_response, never sent
             )
         except httpx2.TransportError as exc:
             raise from_transport(exc) from None
