@@ -13,6 +13,10 @@ pair of processes to the next, so there are ROUNDS rounds of fresh processes, an
 is reported with the range. relatel-mcp runs as installed (`relatel-mcp`), with its rate limiter off (it
 would space the benchmark's own calls) and everything else default, logs included (to /dev/null).
 Run: .venv/bin/python benchmarks/against_floor.py
+
+`--floor-tree DIR` measures against an earlier relatel-mcp instead of the bare server, paired the
+same way: DIR is a checkout of that commit (`git worktree add /tmp/before <commit>`), run with
+this environment's packages. What a change costs is then told apart from the machine's load.
 """
 
 from __future__ import annotations
@@ -121,6 +125,10 @@ async def measure(url: str) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--floor-tree"]:  # an earlier checkout of relatel-mcp in the floor's place
+        tree = str(Path(sys.argv[2]).resolve())
+        start = f"import sys; sys.path.insert(0, {tree!r}); from relatel_mcp.cli import main; main()"
+        SERVERS["floor"] = [sys.executable, "-c", start]
     with SandboxServer() as sandbox:
         results = anyio.run(measure, sandbox.url)
     median = statistics.median
