@@ -588,28 +588,13 @@ def test_the_readme_client_configs_parse_and_start_this_server():
 
 
 def package_imports() -> dict[str, set[str]]:
-    """Which of our top-level modules and packages each one imports from."""
-    root = ROOT / "relatel_mcp"
-    edges: dict[str, set[str]] = {}
-    for file in root.rglob("*.py"):
-        parts = list(file.relative_to(root.parent).with_suffix("").parts)
-        unit = parts[1]
-        package = parts[:-1]
-        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-            targets: list[list[str]] = []
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package[: len(package) - node.level + 1]
-                targets = (
-                    [base + node.module.split(".")] if node.module else [[*base, a.name] for a in node.names]
-                )
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("relatel_mcp."):
-                targets = [node.module.split(".")]  # type: ignore[union-attr]
-            elif isinstance(node, ast.Import):
-                targets = [a.name.split(".") for a in node.names if a.name.startswith("relatel_mcp.")]
-            for target in targets:
-                if len(target) > 1 and target[1] != unit and not target[1].startswith("__"):
-                    edges.setdefault(unit, set()).add(target[1])
-    return edges
+    """Which of our parts (folders and top-level modules) each one imports from: tests/test_layers.py's."""
+    from .test_layers import edges
+
+    found: dict[str, set[str]] = {}
+    for importer, imported in edges():
+        found.setdefault(importer, set()).add(imported)
+    return found
 
 
 def test_the_layers_in_the_architecture_page_are_what_the_code_imports():
