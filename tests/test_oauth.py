@@ -481,6 +481,7 @@ async def test_a_token_destroyed_at_relatel_ends_the_grant(sandbox, oauth_server
         next_request = await whoami(http, tokens["access_token"])
     result = json.loads(failed.text)["result"]
     assert result["isError"] and result["structuredContent"]["error"]["code"] == "unauthorized"
+    assert "log in again from your MCP client" in result["structuredContent"]["error"]["hint"]
     assert next_request.status_code == 401 and "resource_metadata" in next_request.headers["www-authenticate"]
 
 

@@ -110,6 +110,8 @@ TOKEN_SOURCES = {  # where a Relatel access token came from -> what to do when R
     f"one at {NEW_TOKEN} and set RELATEL_TOKEN to it.",
     "login": "The token kept by relatel-mcp login is no longer valid (revoked or expired): run "
     "relatel-mcp login again.",
+    "oauth": "Relatel no longer accepts the token behind your login to this server (revoked or "
+    "expired at Relatel): log in again from your MCP client.",
     "client": "The Relatel access token your MCP client sends is not valid (mistyped, revoked or "
     f"expired): give the client a valid one (create one at {NEW_TOKEN}).",
 }

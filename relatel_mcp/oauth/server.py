@@ -353,7 +353,7 @@ class OAuthServer:
         grant = await self.store.grant(str((access_token.claims or {}).get("grant")))
         if grant is None:
             raise ToolError("unauthorized", "This login has ended; log in again from your MCP client.", 401)
-        return Tenant(self.vault.open(grant[2]))
+        return Tenant(self.vault.open(grant[2]), source="oauth")
 
     # ------------------------------------------------------------------ helpers
 
