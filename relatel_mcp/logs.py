@@ -67,8 +67,8 @@ def setup(level: str) -> None:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
-def event(logger: logging.Logger, name: str, **fields: Any) -> None:
-    logger.info(name, extra={"fields": {"event": name, **fields}})
+def event(logger: logging.Logger, name: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    logger.log(level, name, extra={"fields": {"event": name, **fields}})
 
 
 def since(started: float) -> float:

@@ -20,7 +20,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
-from .. import __version__
+from .. import __version__, logs
 from ..app import App, offered, own_tenant, requirements
 from ..core import catalog
 from ..core.errors import ToolError
@@ -111,11 +111,8 @@ class Handlers:
             "listed): it declares no MCP elicitation, so it cannot ask its user to confirm them. "
             f"To offer them: {OPT_IN}."
         )
-        log.warning(
-            "tools_hidden",
-            extra={"fields": {"event": "tools_hidden", "hidden": hidden, "listed": listed,
-                              "reason": "no elicitation capability", "message": message}},
-        )  # fmt: skip
+        logs.event(log, "tools_hidden", level=logging.WARNING, hidden=hidden, listed=listed,
+                   reason="no elicitation capability", message=message)  # fmt: skip
 
     async def call_tool(
         self, ctx: ServerRequestContext, params: types.CallToolRequestParams
