@@ -663,26 +663,63 @@ def test_consumption_filters_by_repeated_keys(sandbox: Any) -> None:
     assert rows([("subscription_ids", "4568"), ("numbers", "4571991234")]) == []
 
 
-def test_voicemail_sound_is_a_short_real_mp3(sandbox: Any) -> None:
-    response = call(sandbox, "GET", "/api/v2/voice_mails/2/sound")
-    assert response.headers["content-type"] == "audio/mpeg"
-    data = response.content
-    assert data == resources.files("relatel_mcp.sandbox").joinpath("voicemail.mp3").read_bytes()
-    assert len(data) < 20_000
-    assert 1.0 <= mp3_seconds(data) <= 3.0
+@pytest.mark.parametrize("token", [ADMIN, STARTER])
+def test_each_voicemail_sound_is_a_real_mp3_of_its_duration(sandbox: Any, token: str) -> None:
+    voicemails = ok(sandbox, "GET", "/api/v2/voice_mails", token)["voice_mails"]
+    assert len({vm["duration"] for vm in voicemails}) == len(voicemails) > 0  # distinct lengths
+    for vm in voicemails:
+        response = call(sandbox, "GET", f"/api/v2/voice_mails/{vm['id']}/sound", token)
+        assert response.headers["content-type"] == "audio/mpeg"
+        assert abs(mp3_seconds(response.content) - vm["duration"]) <= FRAME, vm
+        assert (
+            call(sandbox, "GET", f"/api/v2/voice_mails/{vm['id']}/sound", token).content == response.content
+        )
+
+
+def test_long_voicemails_get_long_recordings(sandbox: Any) -> None:
+    """Any duration, as a benchmark that lengthens a voicemail in its own sandbox state sees."""
+    for seconds in (30, 180):
+        sandbox.state.companies[1].voice_mails[2]["duration"] = seconds
+        data = call(sandbox, "GET", "/api/v2/voice_mails/2/sound").content
+        assert abs(mp3_seconds(data) - seconds) <= FRAME
+        assert 3_000 * (seconds - 1) < len(data) < 3_000 * (seconds + 1)  # 24 kbps
+
+
+def test_voicemail_sound_starts_as_the_shipped_file(sandbox: Any) -> None:
+    shipped = resources.files("relatel_mcp.sandbox").joinpath("voicemail.mp3").read_bytes()
+    data = call(sandbox, "GET", "/api/v2/voice_mails/2/sound").content
+    tag, shipped_tag = id3_end(data), id3_end(shipped)
+    assert data[tag : tag + 4000] == shipped[shipped_tag : shipped_tag + 4000]  # its frames, repeated
+    assert data[tag + 4000 :] != shipped[shipped_tag + 4000 :]
+    assert b"TLEN\x00\x00\x00\x06\x00\x00\x0014004" in data[:tag]  # the tag's length says 389 frames
+
+
+FRAME = 576 / 16_000  # seconds: one MPEG-2 Layer III frame at 16 kHz
+
+
+def id3_end(data: bytes) -> int:
+    """Where the audio starts: after the ID3v2 tag the file must start with."""
+    assert data[:3] == b"ID3", "expected an ID3v2 tag first"
+    return 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
 
 
 def mp3_seconds(data: bytes) -> float:
-    """Walk the MPEG-2 Layer III frames (the file is mono 16 kHz) and add up their durations."""
-    offset = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]) if data[:3] == b"ID3" else 0
+    """Walk the MPEG-2 Layer III frames (mono 16 kHz), from right after the ID3v2 tag to the end of
+    the file (an ID3v1 tag may close it), and add up their durations."""
+    offset = id3_end(data)
+    assert data[offset] == 0xFF and data[offset + 1] & 0xE0 == 0xE0, "expected a frame sync after the tag"
     bitrates = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
     frames = 0
     while offset + 4 <= len(data) and data[offset] == 0xFF and data[offset + 1] & 0xE0 == 0xE0:
         version, layer = (data[offset + 1] >> 3) & 3, (data[offset + 1] >> 1) & 3
         assert (version, layer) == (2, 1), "expected MPEG-2 Layer III"
         rate = {0: 22050, 1: 24000, 2: 16000}[(data[offset + 2] >> 2) & 3]
+        assert rate == 16_000 and data[offset + 3] >> 6 == 3, "expected mono 16 kHz"
         length = 72_000 * bitrates[data[offset + 2] >> 4] // rate + ((data[offset + 2] >> 1) & 1)
         frames, offset = frames + 1, offset + length
+    rest = data[offset:]
+    assert rest == b"" or (len(rest) == 128 and rest[:3] == b"TAG"), "expected nothing but ID3v1 after frames"
+    assert b"ID3" not in data[id3_end(data) :], "expected one ID3v2 tag"
     assert frames > 10
     return frames * 576 / 16_000
 

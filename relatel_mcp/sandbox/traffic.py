@@ -4,8 +4,6 @@ sound file) and click-to-call, which never rings anyone.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from starlette.responses import Response
@@ -25,6 +23,7 @@ from relatel_mcp.sandbox.checks import (
 )
 from relatel_mcp.sandbox.context import Ctx
 from relatel_mcp.sandbox.data import Record, now_iso
+from relatel_mcp.sandbox.recordings import recording
 from relatel_mcp.sandbox.render import own_voice_mail, voice_mail_json
 
 # ---------------------------------------------------------------------------------------------- voicemails
@@ -54,14 +53,9 @@ def delete_voice_mail(ctx: Ctx) -> Any:
     return {}
 
 
-@cache
-def voicemail_mp3() -> bytes:
-    return resources.files("relatel_mcp.sandbox").joinpath("voicemail.mp3").read_bytes()
-
-
 def download_voice_mail(ctx: Ctx) -> Response:
-    visible_voice_mail(ctx)
-    return Response(voicemail_mp3(), media_type="audio/mpeg")
+    """A real MP3 that plays for the voicemail's `duration` (recordings.py)."""
+    return Response(recording(visible_voice_mail(ctx).get("duration")), media_type="audio/mpeg")
 
 
 # ---------------------------------------------------------------------------------------------- calls
