@@ -17,11 +17,13 @@ from .core.catalog import Operation
 from .core.errors import ConfigError, unauthorized
 from .pipeline import Pipeline
 from .policy import Gate, Policy, open_gate
+from .resources import Resources
 from .settings import Settings
 from .store import open_store
 from .upstream.access import NOTHING, Access, Lacking
 from .upstream.accounts import Accounts, Unavailable
 from .upstream.client import RelatelClient, RetryPolicy, Tenant
+from .upstream.directory import Directory
 from .upstream.ratelimit import RateLimiter
 from .web.approval_pages import LoopbackPages, loopback_pages
 
@@ -40,6 +42,8 @@ class App:
     access: Access  # what each account can use
     loopback: LoopbackPages  # approval pages where there is no HTTP server of our own (stdio)
     pipeline: Pipeline
+    resources: Resources  # recordings, contacts, employees and the audit, read on demand
+    directory: Directory  # each account's names, for completion (briefly kept)
     secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
 
     async def read_account(self) -> str | None:
@@ -103,6 +107,8 @@ async def assemble(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> Asy
                     Access(client, accounts),
                     loopback,
                     pipeline,
+                    Resources(client, accounts, store, max_bytes=settings.max_result_bytes),
+                    Directory(client),
                     secrets,
                 )
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx2
@@ -18,14 +18,15 @@ from pydantic import ValidationError
 
 from . import logs
 from .core import errors
-from .core.catalog import DETAIL, DETAILS, Operation
+from .core.catalog import DETAIL, DETAILS, INLINE, Operation, named
 from .core.errors import ToolError
 from .core.models import Args
 from .core.request import UpstreamRequest
-from .core.results import compact_json, json_body, shape
+from .core.results import MAX_AUDIO_BYTES, compact_json, json_body, recording, shape
 from .policy import Approval, Channel, Gate
 from .policy.audit import Audit, decision_for, upstream_id
 from .policy.facts import Reader
+from .resources import RECORDING
 from .store import StoreUnavailable
 from .upstream.accounts import Accounts, token_key
 from .upstream.client import RelatelClient, Tenant
@@ -54,14 +55,13 @@ class Pipeline:
     ) -> types.CallToolResult | types.InputRequiredResult:
         started = time.monotonic()
         arguments = dict(arguments or {})
-        token = arguments.pop(TOKEN_ARGUMENT, None) if self.gate.policy.offers_preview(op.kind) else None
-        detail = arguments.pop(DETAIL, None) if op.cut is not None else None
-        secrets = (*self.secrets, tenant.token, token)
+        local = Local.taken(op, arguments, preview=self.gate.policy.offers_preview(op.kind))
+        secrets = (*self.secrets, tenant.token, local.token)
         audit = Audit(
             self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
         )
         try:
-            return await self._call(op, arguments, token, detail, tenant, channel, audit, secrets)
+            return await self._call(op, arguments, local, tenant, channel, audit, secrets)
         except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
             audit.decision = "unavailable"
             return error_result(errors.store_unavailable(str(exc)), secrets=secrets)
@@ -80,21 +80,22 @@ class Pipeline:
         self,
         op: Operation,
         arguments: dict[str, Any],
-        token: Any,
-        detail: Any,
+        local: Local,
         tenant: Tenant,
         channel: Channel,
         audit: Audit,
         secrets: tuple[object, ...],
     ) -> types.CallToolResult | types.InputRequiredResult:
         try:
-            args = validate(op, arguments, token, detail)
+            args = validate(op, arguments, local)
             audit.arguments = args.upstream_fields()
             request = op.request(args)
             account = await self.accounts.require(tenant) if op.gated else ""
             audit.account = account or audit.account
             read = self._reader(op, tenant)
-            approval = await self.gate.authorize(op, args, account, channel, token, read, holder=tenant.id)
+            approval = await self.gate.authorize(
+                op, args, account, channel, local.token, read, holder=tenant.id
+            )
             if isinstance(approval, types.InputRequiredResult):
                 await audit.record("asked", "elicitation")
                 return approval
@@ -104,8 +105,10 @@ class Pipeline:
                 return dry_run_result(request, approval)
             if approval.facts is not None and approval.facts.deliveries:
                 return redacted(await self._deliver_each(op, tenant, account, approval, audit), secrets)
+            if op.media == "audio/mpeg":
+                return redacted(await self._recording(op, args, tenant, local.inline is True, audit), secrets)
             return redacted(
-                await self._deliver(op, request, tenant, account, approval, audit, detail), secrets
+                await self._deliver(op, request, tenant, account, approval, audit, local.detail), secrets
             )
         except ToolError as error:
             return error_result(await self._failed(op, error, tenant, audit), secrets=secrets)
@@ -126,6 +129,23 @@ class Pipeline:
         response = await self._send(op, request, tenant, account, approval)
         result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
         await audit.record("sent", status=response.status_code, detail=upstream_id(result))
+        return result
+
+    async def _recording(
+        self, op: Operation, args: Args, tenant: Tenant, inline: bool, audit: Audit
+    ) -> types.CallToolResult:
+        """A voicemail's recording: what it is (read first: who called, when, how long) and a link
+        to it; its bytes are read, within `MAX_AUDIO_BYTES`, to say how big it is."""
+        about = await self._reader(op, tenant)(named("getVoiceMail").request(args).path)
+        if not isinstance(about, dict):
+            raise ToolError(
+                "not_found", f"Voicemail {args.upstream_fields().get('id')} was not found.", status=404
+            )
+        response = await self.client.send(
+            op.request(args), tenant, idempotent=True, max_bytes=MAX_AUDIO_BYTES
+        )
+        result = recording(op, response, about, RECORDING.uri(args.upstream_fields()["id"]), inline=inline)
+        await audit.record("sent", status=response.status_code)  # a read: its log line only
         return result
 
     async def _deliver_each(
@@ -236,7 +256,32 @@ def dry_run_result(request: UpstreamRequest, approval: Approval) -> types.CallTo
     )
 
 
-def validate(op: Operation, arguments: dict[str, Any] | None, token: Any = None, detail: Any = None) -> Args:
+@dataclass(frozen=True)
+class Local:
+    """The arguments that are this server's, not the contract's: never sent to Relatel."""
+
+    token: Any = None  # confirmation_token, where the policy offers previews
+    detail: Any = None  # concise or full, for a list or get tool
+    inline: Any = None  # the audio in the result too, for a recording
+
+    @classmethod
+    def taken(cls, op: Operation, arguments: dict[str, Any], *, preview: bool) -> Local:
+        """This tool's local arguments, taken out of `arguments`."""
+        return cls(
+            token=arguments.pop(TOKEN_ARGUMENT, None) if preview else None,
+            detail=arguments.pop(DETAIL, None) if op.cut is not None else None,
+            inline=arguments.pop(INLINE, None) if op.media == "audio/mpeg" else None,
+        )
+
+
+def validate(op: Operation, arguments: dict[str, Any] | None, local: Local = Local()) -> Args:
+    token, detail = local.token, local.detail
+    if local.inline is not None and not isinstance(local.inline, bool):
+        raise ToolError(
+            "invalid_argument",
+            f"Invalid arguments for {op.name}: {INLINE} must be true or false. Nothing was sent.",
+            field=INLINE,
+        )
     if token is not None and not isinstance(token, str):
         raise ToolError(
             "invalid_argument",

@@ -3,11 +3,13 @@ a description or the contract):
 
     relatel_mcp/core/contract.json   from contract/openapi.yaml
     relatel_mcp/core/tools.json      from relatel_mcp/core/tools.yaml (what the server reads)
+    relatel_mcp/core/prompts.json    from relatel_mcp/core/prompts.yaml (checked against the catalogue)
     docs/tools.md's tool table  from the catalogue (between <!-- tools:start/end -->)
     tests/toolsnaps/*.json      each tool as an MCP client receives it
+    tests/toolsnaps/prompts/*.json  each prompt as an MCP client receives it
 
-The tests fail while any of them is stale (tests/test_catalog.py, tests/test_toolsnaps.py), so CI
-does too. `--check` changes nothing and exits 1 naming the stale files.
+The tests fail while any of them is stale (tests/test_catalog.py, tests/test_prompts.py,
+tests/test_toolsnaps.py), so CI does too. `--check` changes nothing and exits 1 naming the stale files.
 Run: .venv/bin/python scripts/regenerate.py [--check]
 """
 
@@ -22,19 +24,27 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
     [sys.executable, "-m", "relatel_mcp.core.contract", "contract/openapi.yaml"],
     [sys.executable, "-m", "relatel_mcp.core.catalog"],
+    [sys.executable, "-m", "relatel_mcp.core.prompts"],
     [sys.executable, __file__, "--tools-table"],
     [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_toolsnaps.py"],
 ]
 TABLE = "docs/tools.md"  # the page whose tool table is generated
 TABLE_START, TABLE_END = "<!-- tools:start -->\n", "\n<!-- tools:end -->"
-GENERATED = ["relatel_mcp/core/contract.json", "relatel_mcp/core/tools.json", TABLE, "tests/toolsnaps"]
+GENERATED = [
+    "relatel_mcp/core/contract.json",
+    "relatel_mcp/core/tools.json",
+    "relatel_mcp/core/prompts.json",
+    TABLE,
+    "tests/toolsnaps",
+    "tests/toolsnaps/prompts",
+]
 
 
 def snapshot() -> dict[str, bytes]:
     files = {}
     for name in GENERATED:
         path = ROOT / name
-        for each in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+        for each in sorted(path.glob("*.json")) if path.is_dir() else [path] if path.exists() else []:
             files[str(each.relative_to(ROOT))] = each.read_bytes()
     return files
 

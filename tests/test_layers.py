@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"store"},  # what survives restarts
     {"upstream", "policy"},  # Relatel access; the safety layer
     {"settings", "logs", "web"},  # the one configuration; log lines; web plumbing and approval pages
-    {"pipeline"},  # one call, start to end
+    {"pipeline", "resources"},  # one call, start to end; documents read on demand
     {"app"},  # the application, assembled once
     {"front", "functions", "oauth", "sandbox"},  # MCP front door; apps without MCP; OAuth; the sandbox
     {"cli", "__main__"},  # the command line

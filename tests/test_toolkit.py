@@ -69,10 +69,10 @@ async def test_the_lists_are_the_export_with_and_without_a_human(sandbox, capsys
         assert len(toolkit.openai_tools()) == (TOOL_COUNT if approve else COUNT_WITHOUT_HUMAN)
 
 
-async def test_the_voicemail_recording_comes_back_as_json_able_audio(sandbox):
-    data = await toolkit_for(sandbox.url).call("download_voicemail", {"id": 1})
+async def test_a_voicemail_recording_asked_for_inline_comes_back_as_json_able_audio(sandbox):
+    data = await toolkit_for(sandbox.url).call("download_voicemail", {"id": 1, "inline": True})
     json.dumps(data)
-    assert data["audio"]["mime_type"] == "audio/mpeg" and "bytes" in data["text"]
+    assert data["audio"]["mime_type"] == "audio/mpeg" and data["voicemail"]["id"] == 1
     assert (
         base64.b64decode(data["audio"]["base64"]) == sandbox.api().get("/api/v2/voice_mails/1/sound").content
     )

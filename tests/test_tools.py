@@ -6,7 +6,6 @@ and checks the shaped result, so a wrong path, parameter name or body wrapping f
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ class Case:
     body: Any = None
     check: Check = lambda result, sandbox: None
     then: list[tuple[str, str, dict[str, list[str]], Any]] = field(default_factory=list)  # more requests
+    first: list[tuple[str, str]] = field(default_factory=list)  # reads before it (what a recording is)
 
 
 def company(sandbox: Any) -> Any:
@@ -165,9 +165,11 @@ CASES = [
     Case("delete_voicemail", {"id": 4}, "DELETE", "/api/v2/voice_mails/4",
          check=lambda r, sb: 4 not in company(sb).voice_mails or pytest.fail()),
     Case("download_voicemail", {"id": 1}, "GET", "/api/v2/voice_mails/1/sound",
+         first=[("GET", "/api/v2/voice_mails/1")],
          check=lambda r, sb: (
-             r.content[1].type == "audio" and r.content[1].mime_type == "audio/mpeg"
-             and base64.b64decode(r.content[1].data)[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xe3"))
+             r.content[1].type == "resource_link" and r.content[1].mime_type == "audio/mpeg"
+             and r.content[1].size == len(sb.api().get("/api/v2/voice_mails/1/sound").content)
+             and s(r)["voicemail"]["id"] == 1)
          or pytest.fail(r.content[0])),
     # conversations
     Case("list_chats", {"updated_at_gt_or_eq": "2026-11-10T00:00:00Z", "limit": 10}, "GET", "/api/v2/chats",
@@ -237,14 +239,17 @@ async def test_tool_sends_the_contracts_request_and_shapes_the_result(sandbox, c
     if gated:  # the gate first reads what the call would affect (to check and to show); only GETs
         facts, sent = sent[: -1 - len(case.then)], sent[-1 - len(case.then) :]
         assert {r["method"] for r in facts} <= {"GET"}
+    else:
+        first, sent = sent[: len(case.first)], sent[len(case.first) :]
+        assert [(r["method"], r["path"]) for r in first] == case.first
     assert [(r["method"], r["path"], r["query"], r["body"]) for r in sent] == [
         (case.method, path, case.query, case.body),
         *case.then,
     ]
     assert all(r["token_fp"] is not None and r["status"] == 200 for r in sent)
     case.check(result, sandbox)
-    if result.structured_content is not None and case.tool != "get_m2m_consumption":
-        op = {op.name: op for op in catalog.load()}[case.tool]
+    op = {op.name: op for op in catalog.load()}[case.tool]
+    if result.structured_content is not None and op.media is None:
         *note, data = result.content[0].text.split("\n")
         assert untabled(json.loads(data)) == result.structured_content  # the compact text form
         assert bool(note) == bool(op.concise_third_party_fields)

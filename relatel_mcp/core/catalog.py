@@ -46,6 +46,8 @@ THIRD_PARTY_FIELDS = ("name", "endpoint_name", "email", "body", "comment", "mess
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 DETAIL = "detail"  # the argument that asks a list or get tool for every field
 DETAILS = ("concise", "full")
+INLINE = "inline"  # the argument that asks a recording tool for the audio in its result too
+INLINE_SCHEMA = {"type": "boolean", "description": "true: the MP3 in the result too"}
 
 
 class CatalogError(Exception):
@@ -172,7 +174,9 @@ class Operation:
         """The MCP tool; `confirmation` adds the preview-token argument, `output` the output schema.
         A tool with a concise form takes `detail`."""
         schema = self.args.input_schema()
-        extra = {DETAIL: {"type": "string", "enum": list(DETAILS)}} if self.cut else {}
+        extra: dict[str, Any] = {DETAIL: {"type": "string", "enum": list(DETAILS)}} if self.cut else {}
+        if self.media == "audio/mpeg":
+            extra[INLINE] = INLINE_SCHEMA
         if confirmation:
             extra["confirmation_token"] = {"type": "string"}
         if extra:

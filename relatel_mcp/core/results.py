@@ -47,8 +47,6 @@ def shape(
     anything else as the error an agent can act on."""
     if not response.is_success:
         raise errors.from_response(op, response)
-    if op.media == "audio/mpeg":
-        return _audio(response)
     if op.media == "text/csv":
         return _csv(response, max_bytes)
     if op.output_schema is None:
@@ -251,21 +249,56 @@ def _shorten(value: Any, limit: int) -> tuple[Any, int]:
 # ------------------------------------------------------------------------------ media
 
 
-def _audio(response: httpx2.Response) -> types.CallToolResult:
-    data = response.content
+def audio_bytes(op: Operation, response: httpx2.Response) -> bytes:
+    """A recording's bytes (the client has already refused one over `MAX_AUDIO_BYTES`)."""
+    if not response.is_success:
+        raise errors.from_response(op, response)
     mime = response.headers.get("content-type", "audio/mpeg").split(";")[0].strip()
-    if not mime.startswith("audio/") or not data:
+    if not mime.startswith("audio/") or not response.content:
         raise errors.bad_response(f"expected an MP3 recording, got {mime or 'nothing'}")
-    if len(data) > MAX_AUDIO_BYTES:
-        raise errors.ToolError(
-            "too_large", f"The recording is {len(data)} bytes, more than this server returns."
-        )
-    return types.CallToolResult(
-        content=[
-            types.TextContent(text=f"Voicemail recording ({mime}, {len(data)} bytes)."),
-            types.AudioContent(data=base64.b64encode(data).decode("ascii"), mime_type=mime),
-        ]
+    return response.content
+
+
+def recording(
+    op: Operation, response: httpx2.Response, about: dict[str, Any], uri: str, *, inline: bool
+) -> types.CallToolResult:
+    """A voicemail's recording as what it is (who called, when, how long, how big) and a link to
+    it as an MCP resource, which a client fetches or plays when a person asks; the audio itself
+    only when asked for `inline`."""
+    data = audio_bytes(op, response)
+    contact = about.get("from_contact")
+    facts = {
+        "id": about.get("id"),
+        "from_number": about.get("from_number"),
+        "from_contact": contact.get("name") if isinstance(contact, dict) else None,
+        "created_at": about.get("created_at"),
+        "duration_seconds": about.get("duration"),
+        "endpoint_name": about.get("endpoint_name"),
+        "heard": about.get("heard"),
+        "recording": {"uri": uri, "mime_type": "audio/mpeg", "size_bytes": len(data)},
+    }
+    structured = {"voicemail": clean_data({k: v for k, v in facts.items() if v is not None})}
+    where = "in this result and at" if inline else "not in this result: read or play it from"
+    text = "\n".join([
+        f"The recording is {where} the resource {uri} (MCP resources/read).",
+        THIRD_PARTY_NOTE.format(fields="from_contact, endpoint_name"),
+        compact_json(structured),
+    ])  # fmt: skip
+    voicemail = structured["voicemail"]
+    link = types.ResourceLink(
+        uri=uri,
+        name=f"voicemail-{voicemail.get('id')}.mp3",
+        title=f"Voicemail from {voicemail.get('from_contact') or voicemail.get('from_number') or 'an unknown number'}",
+        description=f"{voicemail.get('duration_seconds', '?')} s, left {voicemail.get('created_at', 'at an unknown time')}",
+        mime_type="audio/mpeg",
+        size=len(data),
     )
+    content: list[types.ContentBlock] = [types.TextContent(text=text), link]
+    if inline:
+        content.append(
+            types.AudioContent(data=base64.b64encode(data).decode("ascii"), mime_type="audio/mpeg")
+        )
+    return types.CallToolResult(content=content, structured_content=structured)
 
 
 def _csv(response: httpx2.Response, max_bytes: int) -> types.CallToolResult:

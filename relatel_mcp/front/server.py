@@ -1,5 +1,6 @@
 """The MCP server: MCP's requests translated to the assembled application (app.py) and back:
-tools/list from its tools, tools/call into its pipeline, the audit resource.
+tools/list from its tools, tools/call into its pipeline, resources from its resources, prompts
+from core/prompts.py (offered where their tools are), completion from its directory.
 
 It uses the SDK's low-level `Server`, because every tool here is data (a catalogue entry with a
 pydantic model), not a Python function with a signature for MCPServer to introspect.
@@ -8,11 +9,11 @@ pydantic model), not a Python function with a signature for MCPServer to introsp
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import anyio
 import mcp.types as types
@@ -22,16 +23,18 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from .. import __version__, logs
 from ..app import App, offered, own_tenant, requirements
-from ..core import catalog
+from ..core import catalog, prompts
 from ..core.errors import ToolError
-from ..core.sanitize import clean_data
+from ..core.prompts import COMPLETES, ArgumentError, Prompt
+from ..core.sanitize import quoted
 from ..pipeline import error_result
 from ..policy import Channel
 from ..policy.gate import PageHost
+from ..resources import AUDIT, AUDIT_URI, TEMPLATES, Contents, Template, resolve, unknown
 from ..store import StoreUnavailable
 from ..upstream.access import NOTHING, Lacking, hidden_error
-from ..upstream.accounts import token_key
 from ..upstream.client import Tenant
+from ..upstream.directory import NONE, Matches
 
 INSTRUCTIONS = (
     "One company's Relatel phone system. Toolsets: contacts, employees, groups, receptions (main "
@@ -44,8 +47,8 @@ INSTRUCTIONS = (
 )
 log = logging.getLogger("relatel_mcp.front")
 OPT_IN = "--costly preview --destructive preview, or a client that supports MCP elicitation"
-AUDIT_URI = "relatel://audit"
 LIST_WAIT_SECONDS = 5.0  # how long tools/list waits to learn what an account can use
+COMPLETE_WAIT_SECONDS = 5.0  # how long a completion waits for Relatel's lists before answering none
 
 TenantOf = Callable[[ServerRequestContext], Awaitable[Tenant]]
 PagesOf = Callable[[ServerRequestContext], PageHost | None]
@@ -65,7 +68,11 @@ def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf 
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
         on_list_resources=handlers.list_resources,
+        on_list_resource_templates=handlers.list_resource_templates,
         on_read_resource=handlers.read_resource,
+        on_list_prompts=handlers.list_prompts,
+        on_get_prompt=handlers.get_prompt,
+        on_completion=handlers.complete,
     )
 
 
@@ -78,6 +85,7 @@ class Handlers:
         self.pages_of: PagesOf = pages_of or (lambda ctx: app.loopback)
         self.operations = {op.name: op for op, _ in app.tools}
         self.needs = requirements(self.operations.values())
+        self.prompts = {prompt.name: prompt for prompt in prompts.load()}
         self.server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
         self.told: OrderedDict[str, None] = OrderedDict()  # sessions told of hidden tools (the latest)
 
@@ -143,34 +151,132 @@ class Handlers:
     async def list_resources(
         self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        audit = types.Resource(
-            uri=AUDIT_URI,
-            name="audit",
-            description="The latest costly and destructive attempts on this account and what became of them.",
-            mime_type="application/json",
-        )
-        return types.ListResourcesResult(resources=[audit])
+        return types.ListResourcesResult(resources=[AUDIT])
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        templates = [t.described() for t in await self.templates(ctx)]
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def templates(self, ctx: ServerRequestContext) -> list[Template]:
+        """The templates offered here: those whose read tool this client is offered."""
+        lacking = await self._lacking(ctx)
+        return [t for t in TEMPLATES if (op := self.operations.get(t.tool)) and not lacking.of(op)]
 
     async def read_resource(
         self, ctx: ServerRequestContext, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        if str(params.uri) != AUDIT_URI:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {str(params.uri)[:100]!r}")
+        uri = str(params.uri)
         try:
-            tenant = await self.tenant_of(ctx)
-            account = await self.app.accounts.require(tenant)
-            records = await self.app.gate.store.recent(50, accounts=(account, token_key(tenant)))
+            return types.ReadResourceResult(contents=await self._read(ctx, uri))
         except ToolError as exc:
-            raise MCPError(code=types.INTERNAL_ERROR, message=exc.message) from None
+            code = RESOURCE_NOT_FOUND if exc.code == "not_found" else types.INTERNAL_ERROR
+            message = exc.message if exc.hint is None else f"{exc.message} {exc.hint}"
+            raise MCPError(code=code, message=message) from None
         except StoreUnavailable as exc:
             raise MCPError(
-                code=types.INTERNAL_ERROR, message=f"The audit cannot be read now: {exc}"
+                code=types.INTERNAL_ERROR, message=f"{uri[:100]} cannot be read now: {exc}"
             ) from None
-        # Stored arguments are what agents wrote: cleaned like any other text a model reads.
-        text = json.dumps({"audit": clean_data(records)}, ensure_ascii=False)
-        return types.ReadResourceResult(
-            contents=[types.TextResourceContents(uri=AUDIT_URI, text=text, mime_type="application/json")]
+
+    async def _read(self, ctx: ServerRequestContext, uri: str) -> Contents:
+        """A resource as this request's account may read it: through its tool's read, where that
+        tool is served and the account can use it."""
+        resources = self.app.resources
+        if uri == AUDIT_URI:
+            return await resources.audit(await self.tenant_of(ctx))
+        found = resolve(uri, self.operations)
+        if found is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=unknown(uri, self.operations))
+        template, op, id = found
+        tenant = await self.tenant_of(ctx)
+        known = None if self.app.settings.all_tools else self.app.access.known(tenant)
+        if known is not None and (missing := known.of(op)):
+            raise hidden_error(op, missing)
+        return await resources.read(template, op, id, tenant)
+
+    async def list_prompts(
+        self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        # A prompt is offered where every tool it names is: the same rule as tools/list.
+        offer = await self._offer(ctx)
+        listed = [p.described() for p in self.prompts.values() if offer.covers(p)]
+        return types.ListPromptsResult(prompts=listed)
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        prompt = self.prompts.get(params.name)
+        if prompt is None:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown prompt {quoted(params.name, 80)}; prompts/list shows the prompts offered.",
+            )
+        offer = await self._offer(ctx)
+        if not offer.covers(prompt):
+            raise MCPError(code=types.INVALID_PARAMS, message=self._not_offered(prompt, offer))
+        try:
+            return prompt.render(params.arguments)  # sends nothing upstream
+        except ArgumentError as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
+
+    def _not_offered(self, prompt: Prompt, offer: Offer) -> str:
+        """Why a client is not offered a prompt: each of its tools it is not offered, and why."""
+        why = []
+        for name in (t for t in prompt.tools if t not in offer.tools):
+            op = self.operations.get(name)
+            if op is None:
+                why.append(f"{name} is outside the toolsets this server offers (--toolsets)")
+            elif missing := offer.lacking.of(op):
+                needs = " and ".join(catalog.REQUIREMENTS[r] for r in missing)
+                why.append(f"{name} needs {needs}, which this account lacks")
+            elif not self.app.gate.policy.offers(op.kind, human=True):
+                why.append(f"{name} is a {op.kind} tool, which the server's policy does not offer")
+            else:
+                why.append(f"{name} needs the user's yes, and this client cannot ask its user ({OPT_IN})")
+        return f"The prompt {prompt.name} is not offered to this client: {'; '.join(why)}."
+
+    async def complete(
+        self, ctx: ServerRequestContext, params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Values for a prompt's argument (names) or a resource template's {id} (ids), from the
+        requesting account's own lists; none where they cannot be read (never an error)."""
+        matches = NONE
+        with anyio.move_on_after(COMPLETE_WAIT_SECONDS):
+            matches = await self._complete(ctx, params)
+        return types.CompleteResult(
+            completion=types.Completion(values=matches.values, total=matches.total, has_more=matches.has_more)
         )
+
+    async def _complete(self, ctx: ServerRequestContext, params: types.CompleteRequestParams) -> Matches:
+        ref, argument = params.ref, params.argument
+        if isinstance(ref, types.PromptReference):
+            prompt = self.prompts.get(ref.name)
+            spec = prompt.argument(argument.name) if prompt is not None else None
+            if prompt is None or spec is None or spec.completes is None:
+                return NONE
+            if not (await self._offer(ctx)).covers(prompt):
+                return NONE
+            kind, ids = spec.completes, False
+        else:
+            template = next((t for t in await self.templates(ctx) if t.uri_template == ref.uri), None)
+            listed = template is not None and COMPLETES[template.completes] in self.operations
+            if template is None or not listed or argument.name != "id":
+                return NONE
+            kind, ids = template.completes, True
+        try:
+            tenant = await self.tenant_of(ctx)
+        except ToolError:  # e.g. an OAuth grant that ended: nothing to complete from
+            return NONE
+        directory = self.app.directory
+        return await (directory.ids if ids else directory.names)(tenant, kind, argument.value)
+
+    async def _offer(self, ctx: ServerRequestContext) -> Offer:
+        """The tools this client is offered, as tools/list decides."""
+        human = any(_reach(ctx, self.pages_of(ctx)))
+        lacking = await self._lacking(ctx)
+        listed = offered(self.app.tools, self.app.gate.policy, human=human, lacking=lacking)
+        return Offer(frozenset(op.name for op, _ in listed), lacking)
 
     async def _lacking(self, ctx: ServerRequestContext) -> Lacking:
         """What this request's account lacks (each tenant its own), unless every tool is listed."""
@@ -183,6 +289,20 @@ class Handlers:
         with anyio.move_on_after(LIST_WAIT_SECONDS):
             return await self.app.access.of(tenant, self.needs)
         return NOTHING  # Relatel is slow to say: list everything rather than keep the client waiting
+
+
+RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for a resource that does not exist
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The tools one client is offered (tools/list), and what its account lacks."""
+
+    tools: frozenset[str]
+    lacking: Lacking
+
+    def covers(self, prompt: Prompt) -> bool:
+        return set(prompt.tools) <= self.tools
 
 
 def the_tenant(tenant: Tenant) -> TenantOf:

@@ -15,8 +15,10 @@ to it is refused, as for an MCP client that cannot ask its user.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
+import json
 import logging
 import secrets
 from collections import OrderedDict
@@ -28,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp.types as types
 
-from ..app import assemble, described_tools, offered, own_tenant
+from ..app import App, assemble, described_tools, offered, own_tenant
 from ..core import catalog
 from ..core.catalog import Operation
 from ..core.errors import ToolError
-from ..pipeline import TOKEN_ARGUMENT, Pipeline, error_result, validate
+from ..pipeline import TOKEN_ARGUMENT, error_result, validate
 from ..policy import Channel
 from ..policy.gate import CONFIRM_KEY
+from ..resources import resolve, unknown
 from ..settings import Settings, load_settings
 from . import definitions
 from .confirmation import Arguments, Confirmation, Pending
@@ -63,7 +66,7 @@ class Toolkit:
         self._tools = described_tools(settings)
         self._operations = {op.name: op for op, _ in self._tools}
         self._secrets = tuple(s for s in (settings.token, settings.secret) if s)
-        self._open: tuple[asyncio.AbstractEventLoop, Pipeline] | None = None
+        self._open: tuple[asyncio.AbstractEventLoop, App] | None = None
         self._stack = contextlib.AsyncExitStack()
         self._waiting: OrderedDict[str, Pending | dict[str, Any]] = OrderedDict()
         # A preview token this Toolkit gives works only here. A question: its sealed state comes
@@ -131,13 +134,27 @@ class Toolkit:
             return started
         return await self.answer(started, await self._approved(started.confirmation))
 
+    async def read_resource(self, uri: str) -> bytes | Any:
+        """What a link in a result points at, read as the MCP server's resources/read would: a
+        voicemail's recording as its MP3 bytes, a contact or employee as JSON data. Raises
+        ToolError (`not_found`, `too_large`, ...) if it cannot be read."""
+        found = resolve(uri, self._operations)
+        if found is None:
+            raise ToolError("invalid_argument", unknown(uri, self._operations), field="uri")
+        template, op, id = found
+        async with self._app() as app:
+            [contents] = await app.resources.read(template, op, id, self._tenant)
+        if isinstance(contents, types.BlobResourceContents):
+            return base64.b64decode(contents.blob)
+        return json.loads(contents.text)
+
     def call_sync(self, name: str, arguments: Arguments = None) -> dict[str, Any]:
         """`call` for code without an event loop (each call opens its own connections)."""
         return anyio.run(self.call, name, arguments)
 
     async def __aenter__(self) -> Toolkit:
         app = await self._stack.enter_async_context(assemble(self.settings))
-        self._open = (asyncio.get_running_loop(), app.pipeline)
+        self._open = (asyncio.get_running_loop(), app)
         return self
 
     async def __aexit__(
@@ -191,8 +208,8 @@ class Toolkit:
     async def _run(
         self, op: Operation, given: dict[str, Any], channel: Channel
     ) -> types.CallToolResult | types.InputRequiredResult:
-        async with self._pipeline() as pipeline:
-            return await pipeline.call(op, given, self._tenant, channel)
+        async with self._app() as app:
+            return await app.pipeline.call(op, given, self._tenant, channel)
 
     async def _approved(self, confirmation: Confirmation) -> bool:
         """The app's answer: only `True` is a yes; no answer in time, or a failure, is a no."""
@@ -226,13 +243,13 @@ class Toolkit:
         return op, definitions.arguments(op, arguments)
 
     @contextlib.asynccontextmanager
-    async def _pipeline(self) -> AsyncIterator[Pipeline]:
+    async def _app(self) -> AsyncIterator[App]:
         """The open one, if it was opened in this event loop; else one for this call alone."""
         if self._open is not None and self._open[0] is asyncio.get_running_loop():
             yield self._open[1]
             return
         async with assemble(self.settings) as app:
-            yield app.pipeline
+            yield app
 
     def _data(self, result: types.CallToolResult | types.InputRequiredResult) -> dict[str, Any]:
         if isinstance(result, types.InputRequiredResult):  # never for an answered request state
@@ -263,15 +280,19 @@ def _without_mcp(op: Operation, data: dict[str, Any]) -> dict[str, Any]:
 
 def result_data(result: types.CallToolResult) -> dict[str, Any]:
     """A tool result as JSON-able data: the structured result, or the error contract with
-    `is_error`; a result without structure (the voicemail MP3) as its text and audio."""
+    `is_error`; a link (a voicemail's recording) as how to fetch it; audio asked for inline
+    as base64."""
     if result.is_error:
         return {**(result.structured_content or {}), "is_error": True}
-    if result.structured_content is not None:
-        return result.structured_content
-    data: dict[str, Any] = {
-        "text": "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
-    }
+    data: dict[str, Any] = dict(result.structured_content or {})
+    if result.structured_content is None:
+        data["text"] = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
     for content in result.content:
+        if isinstance(content, types.ResourceLink):
+            data["fetch"] = (
+                f"Not in this result: the application reads {content.uri} with "
+                "Toolkit.read_resource(uri) when a person asks for it."
+            )
         if isinstance(content, types.AudioContent):
             data["audio"] = {"mime_type": content.mime_type, "base64": content.data}
     return data

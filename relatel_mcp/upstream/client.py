@@ -75,18 +75,25 @@ class RelatelClient:
         )
 
     async def send(
-        self, request: UpstreamRequest, tenant: Tenant, *, idempotent: bool = False, expect_json: bool = False
+        self,
+        request: UpstreamRequest,
+        tenant: Tenant,
+        *,
+        idempotent: bool = False,
+        expect_json: bool = False,
+        max_bytes: int | None = None,
     ) -> httpx2.Response:
         """The response to `request`; transport failures become ToolErrors, statuses are the caller's.
 
         Only `idempotent` requests are ever repeated; `expect_json` lets a garbled answer to one
-        count as a failure worth repeating.
+        count as a failure worth repeating. A body longer than `max_bytes` is refused while it
+        arrives (a recording), never held in memory whole nor handed on cut.
         """
         attempts = self.retry.attempts if idempotent else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = await self._send_once(request, tenant)
+                response = await self._send_once(request, tenant, max_bytes)
             except ToolError as error:
                 if last or error.code == "rate_limited":
                     raise
@@ -98,19 +105,29 @@ class RelatelClient:
             await anyio.sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _send_once(self, request: UpstreamRequest, tenant: Tenant) -> httpx2.Response:
+    async def _send_once(
+        self, request: UpstreamRequest, tenant: Tenant, max_bytes: int | None
+    ) -> httpx2.Response:
         await self.limiter.acquire(tenant.id)
+        built = self._http.build_request(
+            request.method,
+            request.path,
+            params=list(request.params) or None,
+            json=request.json,
+            headers={"Authorization": f"Bearer {tenant.token}"},
+            extensions={TOKEN_SOURCE: tenant.source},  # read by from_response, never sent
+        )
         try:
-            return await self._http.request(
-                request.method,
-                request.path,
-                params=list(request.params) or None,
-                json=request.json,
-                headers={"Authorization": f"Bearer {tenant.token}"},
-                extensions={TOKEN_SOURCE: tenant.source},  # read by from_response, never sent
-            )
+            if max_bytes is None:
+                return await self._http.send(built)
+            response = await self._http.send(built, stream=True)
+            try:
+                body = await _read_at_most(response, max_bytes)
+            finally:
+                await response.aclose()
         except httpx2.TransportError as exc:
             raise from_transport(exc) from None
+        return httpx2.Response(response.status_code, headers=response.headers, content=body, request=built)
 
     def _retry_wait(self, response: httpx2.Response, attempt: int, expect_json: bool) -> float | None:
         """How long to wait before repeating this idempotent request, or None to keep the answer."""
@@ -125,6 +142,27 @@ class RelatelClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+async def _read_at_most(response: httpx2.Response, max_bytes: int) -> bytes:
+    """The whole body, or ToolError too_large as soon as it is known to be longer than `max_bytes`."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(int(declared), max_bytes)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large(None, max_bytes)
+    return bytes(body)
+
+
+def too_large(size: int | None, max_bytes: int) -> ToolError:
+    told = f"{size:,} bytes" if size is not None else f"more than {max_bytes:,} bytes"
+    return ToolError(
+        "too_large",
+        f"Relatel's answer is {told}; this server reads at most {max_bytes:,}. Nothing was returned.",
+    )
 
 
 def _is_json(response: httpx2.Response) -> bool:
