@@ -1,15 +1,22 @@
 """Clients not written here, against the real server: the MCP Inspector CLI over stdio, streamable
-HTTP and SSE, the Inspector's `--strict` schema lint of every tool, and the MCP conformance suite's
-scenarios that apply to any server.
+HTTP and SSE, the Inspector's `--strict` schema lint of every tool, the MCP conformance suite's
+scenarios that apply to any server, and a voicemail's recording followed by link: the Inspector
+CLI (stdio, streamable HTTP), the official TypeScript SDK's client (streamable HTTP,
+scripts/interop_ts_client.mjs) and the Python SDK 1.x's ClientSession (stdio,
+tests/clients/mcp1_resource_link.py) each call download_voicemail, take the `resource_link` from
+its content, read it with resources/read and must get the bytes the sandbox serves.
 
 Run by .ci/run after the test suite: .venv/bin/python scripts/interop.py
 It installs Node 22 and the npm packages under .ci/node (scripts/node_tools.py), and the Inspector
 with `--strict` (see STRICT_INSPECTOR), starts the server against its built-in sandbox on a free
-loopback port, and stops every process it starts by its pid.
+loopback port, and stops every process it starts by its pid. The Python SDK 1.x runs from
+.venv-langchain-mcp, which scripts/test makes (mcp<2 cannot share .venv with the server).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -25,6 +32,10 @@ from pathlib import Path
 from node_tools import NODE_DIR, install_node_tools
 
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))
+ROOT = Path(__file__).resolve().parents[1]
+MCP1 = ROOT / ".venv-langchain-mcp" / "bin" / "python"  # the Python SDK 1.x, made by scripts/test
+VOICEMAIL = 1  # a reception's voicemail: every sandbox token sees it
+RECORDING = f"relatel://voicemails/{VOICEMAIL}/recording"
 # Scenarios of @modelcontextprotocol/conformance that need nothing but an MCP server. The others
 # call fixture tools, prompts and resources of its "everything server" (test_simple_text, ...).
 SCENARIOS = [
@@ -73,6 +84,10 @@ def main() -> int:
         failures += inspector_checks(node, url, env)
         failures += strict_schemas(node, url, env)
         failures += conformance(node, url)
+        sound = sandbox_sound(VOICEMAIL)
+        failures += inspector_links(node, url, env, sound)
+        failures += ts_client_link(node, url, env, sound)
+        failures += mcp1_link(env, sound)
     finally:
         server.terminate()
         server.wait(15)
@@ -202,6 +217,133 @@ def conformance(node: Path, url: str) -> list[str]:
         if not expected:
             failures.append(f"conformance {scenario}")
     return failures
+
+
+def sandbox_sound(vm_id: int) -> bytes:
+    """The recording as the sandbox serves it: GET /api/v2/voice_mails/N/sound with the token the
+    server's --sandbox acts with, from a sandbox of this checkout (the server's own, in its process,
+    has no address of its own to ask; both are built from the same seed)."""
+    from relatel_mcp.sandbox import SandboxServer
+
+    with SandboxServer() as sandbox:
+        request = urllib.request.Request(
+            f"{sandbox.url}/api/v2/voice_mails/{vm_id}/sound",
+            headers={"Authorization": "Bearer sandbox-admin"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
+
+
+def recording_verdict(client: str, link: dict | None, read: dict | None, sound: bytes) -> list[str]:
+    """Print what a client made of the link (its fields) and of reading it (`read`: the contents'
+    mimeType, and the blob's length and sha256); a failure unless it is the link to the voicemail's
+    recording and the read gave the very bytes the sandbox serves."""
+    link_expected = {"uri": RECORDING, "mimeType": "audio/mpeg", "size": len(sound)}
+    read_expected = {
+        "mimeType": "audio/mpeg",
+        "bytes": len(sound),
+        "sha256": hashlib.sha256(sound).hexdigest(),
+    }
+    fields = {k: link.get(k) for k in link_expected} if link else None
+    ok = fields == link_expected and read == read_expected
+    print(
+        f"{client}: resource_link {json.dumps(fields) if fields else 'MISSING'}; resources/read gave "
+        f"{json.dumps(read) if read else 'nothing'}; the sandbox serves {len(sound):,} bytes: {'ok' if ok else 'FAILED'}"
+    )
+    return [] if ok else [client]
+
+
+def blob_read(contents: dict) -> dict:
+    """One resources/read contents entry as recording_verdict compares it."""
+    data = base64.b64decode(contents.get("blob") or "")
+    return {
+        "mimeType": contents.get("mimeType"),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def inspector_links(node: Path, url: str, env: dict[str, str], sound: bytes) -> list[str]:
+    """The Inspector CLI calls download_voicemail, then reads the resource_link's uri."""
+    failures = []
+    for name, target in {"stdio": [EXE, "serve", "--sandbox"], "streamable HTTP": [f"{url}/mcp"]}.items():
+        link, read = None, None
+        try:
+            result = inspector(
+                node, target, "--method", "tools/call", "--tool-name", "download_voicemail",
+                "--tool-arg", f"id={VOICEMAIL}", env=env,
+            )  # fmt: skip
+            print(f"  inspector-cli over {name}: content {[c.get('type') for c in result['content']]}")
+            link = next((c for c in result["content"] if c.get("type") == "resource_link"), None)
+            if link:
+                answer = inspector(node, target, "--method", "resources/read", "--uri", link["uri"], env=env)
+                [read] = [blob_read(contents) for contents in answer["contents"]]
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            print(f"  {exc}")
+        failures += recording_verdict(f"inspector-cli over {name}, recording by link", link, read, sound)
+    return failures
+
+
+def ts_client_link(node: Path, url: str, env: dict[str, str], sound: bytes) -> list[str]:
+    """The official TypeScript SDK's Client (scripts/interop_ts_client.mjs) over streamable HTTP;
+    the same call with `inline: true` must carry the same bytes as audio content."""
+    client = "TypeScript SDK client over streamable HTTP, recording by link"
+    done = subprocess.run(
+        [str(node), str(ROOT / "scripts" / "interop_ts_client.mjs"), f"{url}/mcp", str(VOICEMAIL)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    link, read, inline_ok = None, None, False
+    try:
+        report = json.loads(done.stdout)
+        print(
+            f"  TypeScript SDK {report['sdk']} ({report['protocolVersion']}): content {report['contentTypes']}, "
+            f"with inline: true {report['inlineContentTypes']}"
+        )
+        link = report["link"]
+        [read] = [{k: r.get(k) for k in ("mimeType", "blobBytes", "sha256")} for r in report["read"]]
+        read["bytes"] = read.pop("blobBytes")
+        inline_ok = report["inlineAudioSha256"] == hashlib.sha256(sound).hexdigest()
+    except (KeyError, ValueError, TypeError) as exc:
+        print(
+            f"  {exc!r}"
+            + (f"; exit {done.returncode}: {done.stderr.strip()[-300:]}" if done.returncode else "")
+        )
+    failures = recording_verdict(client, link, read, sound)
+    if not inline_ok:
+        print(f"{client}: with inline: true the audio content is not the sandbox's bytes: FAILED")
+    return failures or ([] if inline_ok else [client])
+
+
+def mcp1_link(env: dict[str, str], sound: bytes) -> list[str]:
+    """The Python SDK 1.x's ClientSession (tests/clients/mcp1_resource_link.py) over stdio: the link
+    must be parsed as its `ResourceLink` and the read as `BlobResourceContents`."""
+    client = "Python SDK 1.x ClientSession over stdio, recording by link"
+    if not MCP1.exists():
+        print(f"{client}: {MCP1} is missing (scripts/test makes it): FAILED")
+        return [client]
+    done = subprocess.run(
+        [str(MCP1), str(ROOT / "tests" / "clients" / "mcp1_resource_link.py"), str(VOICEMAIL), EXE, "serve", "--sandbox"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    link, read = None, None
+    try:
+        report = json.loads(done.stdout)
+        print(
+            f"  Python mcp {report['mcp']} ({report['protocolVersion']}): content {report['content']}, "
+            f"with inline: true {report['inlineContent']}"
+        )
+        link = report["link"] if "ResourceLink" in report["content"] else None
+        [read] = [
+            {"mimeType": r["mimeType"], "bytes": r["blobBytes"], "sha256": r["sha256"]}
+            for r in report["read"]
+            if r["class"] == "BlobResourceContents"
+        ]
+    except (KeyError, ValueError, TypeError) as exc:
+        print(
+            f"  {exc!r}"
+            + (f"; exit {done.returncode}: {done.stderr.strip()[-300:]}" if done.returncode else "")
+        )
+    return recording_verdict(client, link, read, sound)
 
 
 def free_port() -> int:
