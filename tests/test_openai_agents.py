@@ -7,6 +7,7 @@ only an approved call is sent, once, and only for the facts that were shown.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessa
 from relatel_mcp import Toolkit
 from relatel_mcp.core import catalog
 
-from .support import ALLOW, Human, decisions, sent, toolkit_for
+from .support import ALLOW, EXE, Human, decisions, env, sent, toolkit_for
 
 pytestmark = pytest.mark.anyio
 
@@ -222,3 +223,25 @@ def test_function_tools_keep_the_exported_strict_schema_and_ask_for_gated_tools_
         assert isinstance(tool, FunctionTool) and tool.strict_json_schema
         assert tool.params_json_schema == exported[tool.name]["parameters"]  # the SDK's check changed nothing
         assert callable(tool.needs_approval) is (tool.name in GATED), tool.name
+
+
+# ------------------------------------------------------------------ its MCP client
+
+
+async def test_its_mcp_client_gives_the_model_the_recordings_link_not_the_recording(sandbox, tmp_path):
+    """The Agents SDK's own MCP client (MCPServerStdio) turns a content block it has no type for
+    into text holding the block's JSON: a resource_link is a few hundred bytes naming the URI
+    (audio content was the whole base64); the link followed through it gives the recording."""
+    from agents.mcp import MCPServerStdio, MCPUtil
+
+    params = {"command": EXE, "args": ["serve"], "env": env(
+        RELATEL_TOKEN="sandbox-admin", RELATEL_BASE_URL=sandbox.url, RELATEL_MCP_STATE_DIR=str(tmp_path))}  # fmt: skip
+    async with MCPServerStdio(params=params, client_session_timeout_seconds=30) as server:
+        tool = next(t for t in await server.list_tools() if t.name == "download_voicemail")
+        output = await MCPUtil.invoke_mcp_tool(server, tool, RunContextWrapper(context=None), '{"id": 1}')
+        [link] = [json.loads(item["text"]) for item in output if '"resource_link"' in item["text"][:400]]
+        [contents] = (await server.read_resource(link["uri"])).contents
+    recording = sandbox.api().get("/api/v2/voice_mails/1/sound").content
+    assert link["uri"] == "relatel://voicemails/1/recording" and link["size"] == len(recording)
+    assert len(json.dumps(output)) < 3_000
+    assert base64.b64decode(contents.blob) == recording
