@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import mcp.types as types
 
 from .core import catalog
 from .core.catalog import Operation
 from .core.errors import ConfigError, unauthorized
+from .core.metrics import NO_METRICS, Metrics, Prometheus
 from .pipeline import Pipeline
 from .policy import Gate, Policy, open_gate
+from .policy.rules import Budgets
 from .resources import Resources
 from .settings import Settings
 from .store import open_store
@@ -45,6 +47,7 @@ class App:
     resources: Resources  # recordings, contacts, employees and the audit, read on demand
     directory: Directory  # each account's names, for completion (briefly kept)
     secrets: tuple[str, ...]  # the server's credentials, kept out of results and the audit
+    metrics: Metrics = NO_METRICS  # this App's own registry where /metrics is served (HTTP, a token)
 
     async def read_account(self) -> str | None:
         """Find out at start-up what the configured token's account can use (stdio, and HTTP with
@@ -77,25 +80,43 @@ def own_tenant(settings: Settings) -> Tenant:
 
 
 @contextlib.asynccontextmanager
-async def assemble(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> AsyncIterator[App]:
-    """The application for a server's (or an open Toolkit's) life; everything closed after."""
+async def assemble(
+    settings: Settings, *, api_keys: tuple[str, ...] = (), metrics_token: str | None = None
+) -> AsyncIterator[App]:
+    """The application for a server's (or an open Toolkit's) life; everything closed after.
+    With a `metrics_token` (an HTTP server's RELATEL_MCP_METRICS_TOKEN) it keeps Prometheus
+    metrics, in a registry of its own; without, it records nothing (prometheus-client is not
+    even imported)."""
     tools = described_tools(settings)
+    metrics = Prometheus() if metrics_token else NO_METRICS
+    metrics.budget_limits({f.name: getattr(settings.policy.budgets, f.name) for f in fields(Budgets)})
     client = RelatelClient(
         settings.base_url,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         retry=RetryPolicy(attempts=settings.retries + 1),
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
+        metrics=metrics,
     )
-    secrets = tuple(s for s in (settings.token, settings.secret, *api_keys) if s)
+    secrets = tuple(s for s in (settings.token, settings.secret, *api_keys, metrics_token) if s)
     try:
-        async with open_store(settings.store, settings.state_dir) as store:
+        async with open_store(settings.store, settings.state_dir, metrics=metrics) as store:
             gate = open_gate(
-                settings.policy, settings.state_dir, store, settings.secret, kill_switch=settings.kill_switch
+                settings.policy,
+                settings.state_dir,
+                store,
+                settings.secret,
+                kill_switch=settings.kill_switch,
+                metrics=metrics,
             )
             accounts = Accounts(client, store)
             pipeline = Pipeline(
-                client, gate, accounts, max_result_bytes=settings.max_result_bytes, secrets=secrets
+                client,
+                gate,
+                accounts,
+                max_result_bytes=settings.max_result_bytes,
+                secrets=secrets,
+                metrics=metrics,
             )
             async with loopback_pages(gate.approvals) as loopback:
                 yield App(
@@ -110,6 +131,7 @@ async def assemble(settings: Settings, *, api_keys: tuple[str, ...] = ()) -> Asy
                     Resources(client, accounts, store, max_bytes=settings.max_result_bytes),
                     Directory(client),
                     secrets,
+                    metrics,
                 )
     finally:
         await client.aclose()

@@ -31,7 +31,7 @@ import anyio.lowlevel
 
 from . import __version__, logs
 from .app import App, assemble, described_tools, offered
-from .core import catalog
+from .core import catalog, traces
 from .core.catalog import CatalogError
 from .core.errors import ConfigError, StartUpError
 from .core.sanitize import clean_data
@@ -241,6 +241,12 @@ def _http_options(serve: argparse.ArgumentParser) -> None:
         "--max-sessions-per-tenant", type=int, default=20, help="HTTP: concurrent sessions per credential"
     )
     serve.add_argument(
+        "--session-idle-seconds",
+        type=float,
+        help="HTTP: end a session that has had no request for this long; its client opens a new one "
+        "(env RELATEL_MCP_SESSION_IDLE_SECONDS; default 1800)",
+    )
+    serve.add_argument(
         "--max-connections", type=int, default=1000, help="HTTP: open connections in all (default 1000)"
     )
     serve.add_argument(
@@ -349,6 +355,7 @@ def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: 
         auth=getattr(args, "auth", None),
         allowed_hosts=getattr(args, "allowed_hosts", None),
         public_url=getattr(args, "public_url", None),
+        session_idle_seconds=getattr(args, "session_idle_seconds", None),
         costly=args.costly,
         destructive=args.destructive,
         read_only=args.read_only,
@@ -359,7 +366,9 @@ def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: 
 def _serve(args: argparse.Namespace) -> None:
     sandbox = args.sandbox if args.sandbox is not None else Environment.read().sandbox
     with _state_dir(args, sandbox) as state_dir:
-        _serve_with(args, _settings(args, state_dir, sandbox))
+        settings = _settings(args, state_dir, sandbox)
+        with traces.exporting(settings.traces.asked_by, settings.traces.problem):  # flushed on every stop
+            _serve_with(args, settings)
 
 
 def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
@@ -384,6 +393,7 @@ def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
         public_url=remote.public_url,
         max_sessions=args.max_sessions,
         max_sessions_per_tenant=args.max_sessions_per_tenant,
+        session_idle_seconds=remote.session_idle_seconds,
         max_body_bytes=args.max_body_bytes,
         limits=ConnectionLimits(total=args.max_connections, per_client=args.max_connections_per_client),
         checks_per_client=args.credential_checks_per_client,
@@ -391,6 +401,7 @@ def _serve_with(args: argparse.Namespace, settings: Settings) -> None:
         registrations=RegistrationLimits(
             per_client=args.registrations_per_client, waiting=args.max_waiting_clients
         ),
+        metrics_token=remote.metrics_token,
     )
     if options.auth == "oauth":  # the sandbox's base URL and a loopback server's port come later
         options = _with_oauth(options, settings, f"http://127.0.0.1:{args.port}")
@@ -429,7 +440,10 @@ async def _serve_http_until(stop: Stop, settings: Settings, options: HttpOptions
     from .web.serving import UvicornServer, raise_file_limit
 
     raise_file_limit(options.limits.total + 100)
-    async with _upstream(settings) as settings, assemble(settings, api_keys=options.api_keys) as app:
+    async with (
+        _upstream(settings) as settings,
+        assemble(settings, api_keys=options.api_keys, metrics_token=options.metrics_token) as app,
+    ):
         server = UvicornServer(
             None, options.host, options.port, limits=options.limits, timeout_graceful_shutdown=GRACE_SECONDS
         )

@@ -17,9 +17,10 @@ import mcp.types as types
 from pydantic import ValidationError
 
 from . import logs
-from .core import errors
+from .core import errors, traces
 from .core.catalog import DETAIL, DETAILS, INLINE, Operation, named
 from .core.errors import ToolError
+from .core.metrics import NO_METRICS, Metrics
 from .core.models import Args
 from .core.request import UpstreamRequest
 from .core.results import MAX_AUDIO_BYTES, compact_json, json_body, recording, shape
@@ -43,12 +44,14 @@ class Pipeline:
         *,
         max_result_bytes: int = 40_000,
         secrets: tuple[str, ...] = (),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.client = client
         self.gate = gate
         self.accounts = accounts
         self.max_result_bytes = max_result_bytes
         self.secrets = secrets  # the server's own credentials: kept out of results and the audit
+        self.metrics = metrics  # each call by its decision; each lost answer
 
     async def call(
         self, op: Operation, arguments: dict[str, Any] | None, tenant: Tenant, channel: Channel
@@ -60,21 +63,25 @@ class Pipeline:
         audit = Audit(
             self.gate.store, op, self.accounts.last_known(tenant) or token_key(tenant), arguments, secrets
         )
-        try:
-            return await self._call(op, arguments, local, tenant, channel, audit, secrets)
-        except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
-            audit.decision = "unavailable"
-            return error_result(errors.store_unavailable(str(exc)), secrets=secrets)
-        finally:  # never the arguments: any of them could hold a credential an agent pasted
-            logs.event(
-                logs.calls,
-                "tool_call",
-                tool=op.name,
-                account=audit.account,
-                decision=audit.decision or "error",
-                status=audit.status,
-                duration_ms=logs.since(started),
-            )
+        with traces.tool_call(op, human=channel.human, modern=channel.modern) as span:
+            try:
+                result = await self._call(op, arguments, local, tenant, channel, audit, secrets)
+            except StoreUnavailable as exc:  # before anything was sent: the gate fails closed
+                audit.decision = "unavailable"
+                result = error_result(errors.store_unavailable(str(exc)), secrets=secrets)
+            finally:  # never the arguments: any of them could hold a credential an agent pasted
+                logs.event(
+                    logs.calls,
+                    "tool_call",
+                    tool=op.name,
+                    account=audit.account,
+                    decision=audit.decision or "error",
+                    status=audit.status,
+                    duration_ms=logs.since(started),
+                )
+                self.metrics.tool_call(op.name, audit.decision or "error")
+            traces.called(span, audit.decision or "error", audit.channel, audit.status, error_code(result))
+            return result
 
     async def _call(
         self,
@@ -87,15 +94,20 @@ class Pipeline:
         secrets: tuple[object, ...],
     ) -> types.CallToolResult | types.InputRequiredResult:
         try:
-            args = validate(op, arguments, local)
+            with traces.span("validate"):
+                args = validate(op, arguments, local)
             audit.arguments = args.upstream_fields()
             request = op.request(args)
-            account = await self.accounts.require(tenant) if op.gated else ""
-            audit.account = account or audit.account
-            read = self._reader(op, tenant)
-            approval = await self.gate.authorize(
-                op, args, account, channel, local.token, read, holder=tenant.id
-            )
+            with traces.gate(self.gate.policy.mode(op.kind)) if op.gated else traces.NO_SPAN as gating:
+                account = await self.accounts.require(tenant) if op.gated else ""
+                audit.account = account or audit.account
+                read = self._reader(op, tenant)
+                approval = await self.gate.authorize(
+                    op, args, account, channel, local.token, read, holder=tenant.id
+                )
+                traces.gated(
+                    gating, None if isinstance(approval, types.InputRequiredResult) else approval.channel
+                )
             if isinstance(approval, types.InputRequiredResult):
                 await audit.record("asked", "elicitation")
                 return approval
@@ -127,7 +139,8 @@ class Pipeline:
         await self.gate.spend(op, account, approval)
         await audit.intend()
         response = await self._send(op, request, tenant, account, approval)
-        result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
+        with traces.span("shape"):
+            result = shape(op, response, max_bytes=self.max_result_bytes, full=detail == "full")
         await audit.record("sent", status=response.status_code, detail=upstream_id(result))
         return result
 
@@ -144,7 +157,10 @@ class Pipeline:
         response = await self.client.send(
             op.request(args), tenant, idempotent=True, max_bytes=MAX_AUDIO_BYTES
         )
-        result = recording(op, response, about, RECORDING.uri(args.upstream_fields()["id"]), inline=inline)
+        with traces.span("shape"):
+            result = recording(
+                op, response, about, RECORDING.uri(args.upstream_fields()["id"]), inline=inline
+            )
         await audit.record("sent", status=response.status_code)  # a read: its log line only
         return result
 
@@ -185,6 +201,7 @@ class Pipeline:
             await self.accounts.refused(tenant)
         if audit.sent and not op.idempotent and error.code in errors.AMBIGUOUS:
             error = errors.outcome_unknown(op, error)  # never repeated: say so, and how to check
+            self.metrics.outcome_unknown(op.name)
         await audit.record(decision_for(error, audit.sent), status=error.status, detail=error.message)
         return error
 
@@ -334,6 +351,14 @@ def _meant(op: Operation, unknown: list[str], arguments: dict[str, Any]) -> dict
         if close or (len(unknown) == 1 and len(missing) == 1):
             meant[name] = (close or missing)[0]
     return meant
+
+
+def error_code(result: types.CallToolResult | types.InputRequiredResult) -> str | None:
+    """An error result's code (the error contract's), else None."""
+    if not isinstance(result, types.CallToolResult) or not result.is_error:
+        return None
+    error = (result.structured_content or {}).get("error")
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def error_result(error: ToolError, *, secrets: tuple[object, ...]) -> types.CallToolResult:

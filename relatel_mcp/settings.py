@@ -10,6 +10,7 @@ setting (`ConfigError`, `PolicyError`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from .core.errors import ConfigError
 from .policy.rules import ALIASES, MODES, Budgets, Policy, PolicyError, Prices
 
 DEFAULT_BASE_URL = "https://app.relatel.dk"
+SESSION_IDLE_SECONDS = 1800.0  # the MCP SDK's own default: docs/remote.md#sessions says why
 LogLevel = Literal["debug", "info", "warning", "error"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 Auth = Literal["api-key", "passthrough", "oauth", "none"]
@@ -60,13 +62,34 @@ class Environment(BaseSettings):
     api_keys: Names = Field((), validation_alias="RELATEL_MCP_API_KEYS", repr=False)
     allowed_hosts: Names = Field((), validation_alias="RELATEL_MCP_ALLOWED_HOSTS")
     public_url: str | None = Field(None, validation_alias="RELATEL_MCP_PUBLIC_URL")
+    session_idle_seconds: float = Field(
+        SESSION_IDLE_SECONDS, validation_alias="RELATEL_MCP_SESSION_IDLE_SECONDS", ge=1, le=86_400
+    )
     client_id: str | None = Field(None, validation_alias="RELATEL_CLIENT_ID")
     client_secret: str | None = Field(None, validation_alias="RELATEL_CLIENT_SECRET", repr=False)
+    metrics_token: str | None = Field(None, validation_alias="RELATEL_MCP_METRICS_TOKEN", repr=False)
+    # The standard OpenTelemetry variables that decide whether traces are exported (`traces_asked`);
+    # the SDK reads these and the rest of OTEL_* itself.
+    otel_sdk_disabled: str | None = Field(None, validation_alias="OTEL_SDK_DISABLED")
+    otel_traces_exporter: str | None = Field(None, validation_alias="OTEL_TRACES_EXPORTER")
+    otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", repr=False)
+    otel_traces_endpoint: str | None = Field(
+        None, validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", repr=False
+    )
+    otel_protocol: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL")
+    otel_traces_protocol: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 
     @field_validator("toolsets", "api_keys", "allowed_hosts", mode="before")
     @classmethod
     def _names(cls, raw: Any) -> Any:
         return _names(raw) if isinstance(raw, str) else raw
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, token: str | None) -> str | None:
+        if token is not None and not (len(token) >= 16 and re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", token)):
+            raise ValueError("must be at least 16 characters of A-Z, a-z, 0-9 and -._~+/ (a bearer token)")
+        return token
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -111,6 +134,7 @@ class Settings:
     kill_switch: bool = False  # every costly action stopped (the KILL_SWITCH file does it at run time)
     sandbox: bool = False  # serve the built-in simulated account (the command line starts it)
     remote: Remote = field(default_factory=lambda: Remote())
+    traces: Traces = field(default_factory=lambda: Traces())  # `serve` exports spans where asked
 
     def check(self) -> None:
         if self.store is None:
@@ -143,6 +167,48 @@ class Remote:
     public_url: str | None = None
     client_id: str | None = None  # your application at Relatel: login and --auth oauth
     client_secret: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics: Prometheus's bearer
+    session_idle_seconds: float = SESSION_IDLE_SECONDS  # an HTTP session without requests this long ends
+
+
+@dataclass(frozen=True)
+class Traces:
+    """Whether `relatel-mcp serve` exports traces over OTLP/HTTP (docs/operations.md#traces)."""
+
+    asked_by: str | None = None  # the OTEL_* variable that asks for them; None: no traces
+    problem: str | None = None  # asked for in a way this server does not export: said at start-up
+
+
+def traces_asked(environment: Environment) -> Traces:
+    """Traces are exported when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT
+    is set, or OTEL_TRACES_EXPORTER is otlp; unless OTEL_SDK_DISABLED is true or
+    OTEL_TRACES_EXPORTER is none. Another exporter, or an OTLP protocol other than http/protobuf,
+    is a problem said on stderr, and serving goes on without traces."""
+    e = environment
+    exporters = {name.strip().lower() for name in (e.otel_traces_exporter or "").split(",")} - {""}
+    if (e.otel_sdk_disabled or "").strip().lower() == "true" or "none" in exporters:
+        return Traces()
+    if exporters - {"otlp"}:
+        return Traces(problem=_unexported("OTEL_TRACES_EXPORTER", e.otel_traces_exporter, "otlp"))
+    asking = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": e.otel_traces_endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": e.otel_endpoint,
+        "OTEL_TRACES_EXPORTER": exporters,  # otlp, by now
+    }
+    asked = next((name for name, value in asking.items() if value), None)
+    if asked is None:
+        return Traces()
+    protocol = (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" if e.otel_traces_protocol else "OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    value = e.otel_traces_protocol or e.otel_protocol
+    if value is not None and value.strip().lower() != "http/protobuf":
+        return Traces(problem=_unexported(protocol, value, "http/protobuf (OTLP over HTTP)"))
+    return Traces(asked_by=asked)
+
+
+def _unexported(name: str, value: str | None, supported: str) -> str:
+    return f"{name}={value} is not supported: relatel-mcp exports traces with {supported} only. Serving without traces."
 
 
 def load_settings(
@@ -160,6 +226,7 @@ def load_settings(
     public_url: str | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
+    session_idle_seconds: float | None = None,
     **policy: Any,
 ) -> Settings:
     """The settings to run with: each flag given (not None), else the environment (`env`, or the
@@ -196,7 +263,10 @@ def load_settings(
             public_url=public_url or environment.public_url,
             client_id=client_id or environment.client_id,
             client_secret=client_secret or environment.client_secret,
+            metrics_token=environment.metrics_token,
+            session_idle_seconds=_session_idle(session_idle_seconds, environment),
         ),
+        traces=traces_asked(environment),
     )
     if settings.token is None and not sandbox:  # `relatel-mcp login` keeps one, for its base URL
         from .store.login import StoredLogin
@@ -219,6 +289,17 @@ def default_state_dir(environment: Environment | None = None, *, sandbox: bool =
     if environment.state_dir is not None and not sandbox:
         return environment.state_dir
     return (environment.xdg_state_home or Path.home() / ".local" / "state") / "relatel-mcp"
+
+
+def _session_idle(flag: float | None, environment: Environment) -> float:
+    """--session-idle-seconds, held to the bounds of RELATEL_MCP_SESSION_IDLE_SECONDS."""
+    if flag is None:
+        return environment.session_idle_seconds
+    info = Environment.model_fields["session_idle_seconds"]
+    low, high = (getattr(m, attr) for attr in ("ge", "le") for m in info.metadata if hasattr(m, attr))
+    if not low <= flag <= high:  # also NaN
+        raise ConfigError(f"--session-idle-seconds must be between {low:g} and {high:g}")
+    return flag
 
 
 def check_base_url(raw: str) -> str:
@@ -355,4 +436,6 @@ def _problem(exc: ValidationError) -> str:
             getattr(m, attr) for attr in ("ge", "le") for m in field_info.metadata if hasattr(m, attr)
         )
         return f"{name} must be between {low:g} and {high:g}"
+    if kind == "value_error":
+        return f"{name} {error['msg'].removeprefix('Value error, ')}"
     return f"{name}: {error['msg']}"

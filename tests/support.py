@@ -145,7 +145,7 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        async with assemble(settings, api_keys=options.api_keys) as app:
+        async with assemble(settings, api_keys=options.api_keys, metrics_token=options.metrics_token) as app:
             server = UvicornServer(None, options.host, 0, limits=options.limits, lifespan="on")
             bound = options
             if options.auth == "oauth" and options.public_url is None:  # the server's own address

@@ -10,16 +10,19 @@ from typing import Any
 
 import h11
 import httpx2
+import mcp.types as types
 import pytest
 import uvicorn
-from mcp.server import Server
+from mcp import Client
+from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
+from mcp.server.connection import Connection
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from relatel_mcp.internals import H11Protocol, session_owners
+from relatel_mcp.internals import H11Protocol, connection_of, open_sessions, session_owners
 from relatel_mcp.web.serving import ConnectionLimits, guarded
 
 from .support import INITIALIZE, MCP_HEADERS
@@ -118,7 +121,8 @@ async def test_h11_protocol_attributes_and_request_states() -> None:
 async def test_session_owners_are_who_opened_each_session() -> None:
     """One entry per open session opened with a credential (none without), as the SDK's
     authorization_context of the user, in the order TenantSessionCap compares: (client id, issuer,
-    subject); gone when the session is."""
+    subject); gone when the session is. `open_sessions` counts every open session, with a
+    credential or without (the open-sessions metric)."""
     manager = StreamableHTTPSessionManager(app=Server("t"), json_response=True)
     user = AuthenticatedUser(
         AccessToken(token="t", client_id="client", scopes=[], subject="someone", claims={"iss": "issuer"})
@@ -133,12 +137,13 @@ async def test_session_owners_are_who_opened_each_session() -> None:
     async with manager.run(), httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         anonymous = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
         assert anonymous.status_code == 200, anonymous.text
-        assert session_owners(manager) == []
+        assert session_owners(manager) == [] and open_sessions(manager) == 1
 
         opened = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "x-as-user": "1"})
         assert opened.status_code == 200, opened.text
         assert session_owners(manager) == [authorization_context(user)]
         assert [tuple(each.values()) for each in session_owners(manager)] == [("client", "issuer", "someone")]
+        assert open_sessions(manager) == 2
 
         session = opened.headers["mcp-session-id"]
         ours = {
@@ -149,7 +154,32 @@ async def test_session_owners_are_who_opened_each_session() -> None:
         }
         closed = await http.delete("/mcp", headers=ours)
         assert closed.status_code == 200, closed.text
-        assert session_owners(manager) == []
+        assert session_owners(manager) == [] and open_sessions(manager) == 1
+
+
+# ------------------------------------------------------------------ the MCP SDK's ServerSession._connection
+
+
+async def test_a_requests_session_names_its_connection_whose_exit_stack_runs_when_it_ends() -> None:
+    """`connection_of(ctx.session)` is the `Connection` of the session, the same for each of its
+    requests, and what is pushed on its `exit_stack` runs when the client leaves."""
+    seen: list[Connection] = []
+    ended: list[str] = []
+
+    async def list_tools(
+        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        connection = connection_of(ctx.session)
+        seen.append(connection)
+        connection.exit_stack.callback(ended.append, "gone")
+        return types.ListToolsResult(tools=[])
+
+    async with Client(Server("t", on_list_tools=list_tools), mode="legacy") as client:
+        await client.list_tools()
+        await client.list_tools()
+        assert len(seen) == 2 and isinstance(seen[0], Connection) and seen[0] is seen[1]
+        assert ended == []
+    assert ended == ["gone", "gone"]
 
 
 # ------------------------------------------------------------------ logging._srcfile

@@ -150,6 +150,6 @@ def test_every_variable_the_code_names_is_one_the_settings_read():
     named = {
         name
         for path in MODULES.values()
-        for name in re.findall(r"\b(?:RELATEL|XDG)_[A-Z_]+\b", path.read_text(encoding="utf-8"))
+        for name in re.findall(r"\b(?:RELATEL|XDG|OTEL)_[A-Z_]+\b", path.read_text(encoding="utf-8"))
     }
     assert named - set(variables()) == set()

@@ -2,7 +2,8 @@
 (round-robin, the deployment's own locations file), all sharing one PostgreSQL database, and the
 sandbox as Relatel. The gate's promises must hold across replicas: one confirmation sends once,
 a budget is a budget, a question asked by one replica is answered on another, a replica killed
-mid-send leaves its attempts in the audit, and PostgreSQL can go away and come back.
+mid-send leaves its attempts in the audit, and PostgreSQL can go away and come back. A replica
+that is not ready is routed around, and when none is, the last one nginx tries serves anyway.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -35,6 +37,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))
 SECRET = "a-secret-every-replica-shares-0123456789"
+METRICS = "metrics-7Hq2vX9c-0123456789abcdef"
 CALL = "initiate_call"
 ACCEPTED = types.ElicitResult(action="accept", content={"confirm": True})
 
@@ -58,8 +61,15 @@ class Cluster:
 
 
 @contextmanager
-def cluster(sandbox: Any, postgres: Postgres, tmp_path: Path, policy: str = "") -> Iterator[Cluster]:
-    """Three replicas and nginx in front; every process stopped by its pid at the end."""
+def cluster(
+    sandbox: Any,
+    postgres: Postgres,
+    tmp_path: Path,
+    policy: str = "",
+    replica_env: Callable[[int], dict[str, str]] = lambda i: {},
+) -> Iterator[Cluster]:
+    """Three replicas (each with `replica_env(i)` in its environment) and nginx in front; every
+    process stopped by its pid at the end."""
     store = postgres.create_database(f"cluster_{time.monotonic_ns()}")
     (tmp_path / "policy.toml").write_text(policy)
     env = {
@@ -67,6 +77,7 @@ def cluster(sandbox: Any, postgres: Postgres, tmp_path: Path, policy: str = "") 
         "RELATEL_BASE_URL": sandbox.url,
         "RELATEL_MCP_STORE": store,
         "RELATEL_MCP_SECRET": SECRET,
+        "RELATEL_MCP_METRICS_TOKEN": METRICS,
     }
     ports = [free_port() for _ in range(3)]
     replicas = [
@@ -88,7 +99,7 @@ def cluster(sandbox: Any, postgres: Postgres, tmp_path: Path, policy: str = "") 
                 "--credential-checks-per-client",
                 "1000",
             ],
-            env={**env, "RELATEL_MCP_STATE_DIR": str(tmp_path / f"replica-{i}")},
+            env={**env, "RELATEL_MCP_STATE_DIR": str(tmp_path / f"replica-{i}"), **replica_env(i)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -117,6 +128,31 @@ def _wait_healthy(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"replica {url} did not start")
+
+
+async def readiness(c: Cluster) -> list[int]:
+    """Each replica's /readyz status, asked of it directly."""
+    async with httpx2.AsyncClient(timeout=30) as http:
+        return [(await http.get(f"{c.replica_url(i)}/readyz")).status_code for i in range(3)]
+
+
+async def until_readiness(c: Cluster, statuses: list[int]) -> None:
+    with anyio.fail_after(60):  # an answer is kept for a few seconds, then checked again
+        while await readiness(c) != statuses:
+            await anyio.sleep(0.2)
+
+
+async def metrics_of(c: Cluster, i: int) -> dict[str, float]:
+    """Replica i's metrics, as `name{labels}` -> value."""
+    async with httpx2.AsyncClient(timeout=30) as http:
+        text = (
+            await http.get(f"{c.replica_url(i)}/metrics", headers={"Authorization": f"Bearer {METRICS}"})
+        ).text
+    return dict(
+        (line.rsplit(" ", 1)[0], float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line[:1] != "#"
+    )
 
 
 def client(url: str, token: str = "sandbox-admin", callback: Any = None) -> Client:
@@ -275,12 +311,15 @@ async def test_a_replica_killed_mid_send_leaves_every_attempt_in_the_audit_and_n
 
 
 async def test_postgres_stopped_and_started_during_a_run(sandbox, postgres, tmp_path):
+    """While it is down every replica knows it is not ready, so nginx's last try is served anyway:
+    gated calls fail closed, reads go on."""
     with cluster(sandbox, postgres, tmp_path) as c:
         pids = [p.pid for p in c.replicas]
         async with client(c.url, token="sandbox-tenant-pg") as session:
             before = await session.call_tool(CALL, to(0))
             postgres.stop()
             try:
+                await until_readiness(c, [503, 503, 503])
                 down = [await session.call_tool(CALL, to(i)) for i in range(1, 4)]
                 reads = [await session.call_tool("list_tags", {}) for _ in range(3)]
             finally:
@@ -293,6 +332,34 @@ async def test_postgres_stopped_and_started_during_a_run(sandbox, postgres, tmp_
     assert alive == [True, True, True] and [p.pid for p in c.replicas] == pids  # no restart
     numbers = dials(sandbox)
     assert len(numbers) == len(set(numbers)) == 4
+
+
+async def test_a_replica_that_is_not_ready_is_routed_around(sandbox, postgres, tmp_path):
+    """Replica 2 cannot reach the store (its RELATEL_MCP_STORE names a closed port): it answers
+    nginx's requests with 503 before anything runs, and nginx passes them on. Every call through
+    nginx is sent by replica 0 or 1 (on replica 2 a gated call would fail closed); replica 2 ran
+    none."""
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    allow = '[policy]\ncostly = "allow"\n'
+    with cluster(
+        sandbox,
+        postgres,
+        tmp_path,
+        allow,
+        replica_env=lambda i: {"RELATEL_MCP_STORE": nowhere} if i == 2 else {},
+    ) as c:
+        await until_readiness(c, [200, 200, 503])
+        async with client(c.url, token="sandbox-tenant-ready") as session:
+            results = [await session.call_tool(CALL, to(i)) for i in range(12)]
+        metrics = [await metrics_of(c, i) for i in range(3)]
+    sent = 'relatel_mcp_tool_calls_total{decision="sent",tool="initiate_call"}'
+    calls = [sum(v for k, v in m.items() if k.startswith("relatel_mcp_tool_calls_total{")) for m in metrics]
+    refused = metrics[2].get('relatel_mcp_not_ready_refusals_total{path="/mcp"}', 0)
+    print(f"\none of three replicas not ready: calls run {calls}, refused by replica 2: {refused:g}")
+    assert [error_of(r) for r in results if r.is_error] == []
+    assert sorted(dials(sandbox)) == sorted(number(i) for i in range(12))
+    assert metrics[0].get(sent, 0) + metrics[1].get(sent, 0) == 12 and calls[2] == 0
+    assert refused >= 4  # a third of the requests, at least, went there first
 
 
 # ------------------------------------------------------------------ the deployment to copy

@@ -83,7 +83,7 @@ def test_the_state_directory_defaults_to_xdg_state_home(tmp_path):
 def test_every_variable_is_a_field_of_the_environment_and_none_is_repeated():
     names = variables()
     assert len(names) == len(set(names)) == len(Environment.model_fields)
-    assert all(name.startswith(("RELATEL_", "XDG_")) for name in names)
+    assert all(name.startswith(("RELATEL_", "XDG_", "OTEL_")) for name in names)
 
 
 def test_every_variable_is_documented_in_a_settings_table():

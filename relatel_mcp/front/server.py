@@ -14,16 +14,18 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult
 from mcp.shared.exceptions import MCPError
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from .. import __version__, logs
 from ..app import App, offered, own_tenant, requirements
-from ..core import catalog, prompts
+from ..core import catalog, prompts, traces
 from ..core.errors import ToolError
 from ..core.prompts import COMPLETES, ArgumentError, Prompt
 from ..core.sanitize import quoted
@@ -58,7 +60,7 @@ def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf 
     """`tenant_of` says whose account a request acts on (by default the configured token's);
     `pages_of` where its approval pages are served (by default on loopback, for stdio)."""
     handlers = Handlers(app, tenant_of, pages_of)
-    return Server(
+    server = Server(
         "relatel-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -74,6 +76,41 @@ def build_server(app: App, tenant_of: TenantOf | None = None, pages_of: PagesOf 
         on_get_prompt=handlers.get_prompt,
         on_completion=handlers.complete,
     )
+    server.middleware.append(SharedLists())
+    return server
+
+
+class SharedLists:
+    """One copy of each distinct list answer (tools/list above all), however many sessions hold it.
+
+    The SDK's HTTP transports keep each open session's last message until its next one (a loop
+    variable: of streamable HTTP's message router, of SSE's writer), and an idle session's last is
+    most often its tools/list: 150 KB or more as Python objects (41 tools: 25 KB of JSON). The
+    answer is the same for every client of a kind, so one equal to an answer kept here is answered
+    with that one, and open sessions share it. The SDK copies only the top of what a middleware
+    returns, and changes none of it (runner.py, `_dump_result`).
+    """
+
+    METHODS = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list"})
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self.kept: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+    async def __call__(self, ctx: ServerRequestContext, call_next: CallNext) -> HandlerResult:
+        answer = await call_next(ctx)
+        if ctx.method not in self.METHODS or not isinstance(answer, dict):
+            return answer
+        items = next((v for v in answer.values() if isinstance(v, list)), [])
+        key = (ctx.method, ctx.protocol_version, *(i.get("name") for i in items if isinstance(i, dict)))
+        if self.kept.get(key) == answer:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        self.kept[key] = answer
+        self.kept.move_to_end(key)
+        while len(self.kept) > self.size:
+            self.kept.popitem(last=False)
+        return answer
 
 
 class Handlers:
@@ -87,7 +124,7 @@ class Handlers:
         self.needs = requirements(self.operations.values())
         self.prompts = {prompt.name: prompt for prompt in prompts.load()}
         self.server_session = secrets.token_urlsafe(16)  # stdio: one client, one session
-        self.told: OrderedDict[str, None] = OrderedDict()  # sessions told of hidden tools (the latest)
+        self.told: OrderedDict[str, None] = OrderedDict()  # sessions told of hidden tools, while open
 
     async def list_tools(
         self, ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
@@ -112,6 +149,12 @@ class Handlers:
         if not hidden or session in self.told:
             return
         self.told[session] = None
+        if session and ctx.request is not None and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            # A streamable-HTTP or SSE session: forgotten when it ends (a sessionless request's "",
+            # and stdio's one session, are kept).
+            from ..internals import connection_of  # HTTP only: stdio never loads uvicorn
+
+            connection_of(ctx.session).exit_stack.callback(self.told.pop, session, None)
         while len(self.told) > 1000:
             self.told.popitem(last=False)
         message = (
@@ -129,6 +172,7 @@ class Handlers:
         if op is None:
             raise MCPError(code=types.INVALID_PARAMS, message=self._unknown(params.name))
         channel = channel_of(ctx, params, self.pages_of(ctx), session_of(ctx, self.server_session))
+        traces.note({"network.transport": "pipe" if ctx.request is None else "tcp"})  # the SDK's span
         try:
             tenant = await self.tenant_of(ctx)
         except ToolError as error:  # e.g. an OAuth grant that ended since the request was let in

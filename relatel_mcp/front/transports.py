@@ -1,6 +1,6 @@
 """MCP over HTTP for remote agents: streamable HTTP at /mcp (both protocol eras), legacy SSE at
-/sse, approval pages at /approve/, /healthz; behind bearer auth, DNS-rebinding protection, a body
-size limit and session caps.
+/sse, approval pages at /approve/, /healthz, and /readyz and /metrics (operations.py, each with its
+own rule); behind bearer auth, DNS-rebinding protection, a body size limit and session caps.
 
 Auth modes:
 - `api-key` (one tenant): the server holds the Relatel token; clients present one of the keys in
@@ -20,7 +20,8 @@ routes by (the canonical session UUID, for SSE), for exactly as long as the sess
 it the principal as an authenticated user. A request for someone else's session is answered as
 if the session did not exist (404). Requests that name a session ambiguously (a repeated
 `session_id`, two `Mcp-Session-Id` headers, a header that disagrees with the query) and requests
-with two `Authorization` headers are refused (400) before anything else runs.
+with two `Authorization` headers are refused (400) before anything else runs. A session that has
+had no request for `session_idle_seconds` ends, over either transport (sessions.py).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..app import App, own_tenant
 from ..core.errors import ConfigError
-from ..internals import session_owners
+from ..internals import open_sessions, session_owners
 from ..logs import AccessLog
 from ..oauth.clients import RegistrationLimits
 from ..oauth.endpoints import auth_routes
@@ -69,13 +70,15 @@ from ..oauth.relatel import RelatelApp
 from ..oauth.server import OAuthServer
 from ..policy.approvals import PAGE_PATH
 from ..policy.seal import load_secret
-from ..settings import Settings
+from ..settings import SESSION_IDLE_SECONDS, Settings
 from ..upstream.accounts import Accounts, Unavailable
 from ..upstream.client import Tenant
 from ..upstream.ratelimit import RateLimiter
 from ..web.approval_pages import PagesAt, approval_routes
 from ..web.serving import ConnectionLimits
+from .operations import Operations, Readiness
 from .server import TenantOf, build_server, the_tenant
+from .sessions import IdleWatch
 
 Auth = Literal["api-key", "passthrough", "oauth", "none"]
 Transport = Literal["http", "sse"]
@@ -95,11 +98,13 @@ class HttpOptions:
     max_body_bytes: int = 1_048_576
     max_sessions: int = 200
     max_sessions_per_tenant: int = 20
+    session_idle_seconds: float = SESSION_IDLE_SECONDS  # a session without requests this long ends
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     checks_per_client: int = 20  # upstream checks of unknown credentials per 10 s, per client address
     checks_total: int = 100  # and in all
     oauth_app: RelatelApp | None = field(default=None, repr=False)  # this server's app at Relatel
     registrations: RegistrationLimits = field(default_factory=RegistrationLimits)  # oauth's /register
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics's bearer; None: 404
 
     def check(self) -> None:
         if self.auth == "none" and not is_loopback(self.host):
@@ -155,11 +160,13 @@ def http_app(app: App, options: HttpOptions) -> Starlette:
         security_settings=security,
         max_request_body_size=options.max_body_bytes,
         max_sessions=options.max_sessions,
+        session_idle_timeout=options.session_idle_seconds,
     )
     sse = SseServerTransport(
         "/messages/", security_settings=security, max_request_body_size=options.max_body_bytes
     )
     sse_sessions: Counter[tuple | None] = Counter()
+    app.metrics.sessions("sse", sse_sessions.total)
 
     async def handle_sse(request: Request) -> Response:
         owner = _owner(request.scope)
@@ -170,7 +177,9 @@ def http_app(app: App, options: HttpOptions) -> Starlette:
         sse_sessions[owner] += 1
         try:
             async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+                idle = IdleWatch(options.session_idle_seconds)  # as the SDK ends streamable HTTP's
+                with idle.scope:
+                    await server.run(*idle.streams(read, write), server.create_initialization_options())
         finally:
             sse_sessions[owner] -= 1
             if not sse_sessions[owner]:  # kept only for owners with a session open
@@ -184,6 +193,7 @@ def http_app(app: App, options: HttpOptions) -> Starlette:
     if options.transport == "http":
         cap = TenantSessionCap(StreamableHTTPASGIApp(manager), manager, options.max_sessions_per_tenant)
         routes.append(Route("/mcp", protect(cap)))
+        app.metrics.sessions("streamable_http", lambda: open_sessions(manager))
     routes += [
         Route(
             "/sse", handle_sse if oauth is None else protect(request_response(handle_sse)), methods=["GET"]
@@ -204,6 +214,8 @@ def http_app(app: App, options: HttpOptions) -> Starlette:
         web.add_middleware(AuthenticationMiddleware, backend=backend)
     else:
         web.add_middleware(BearerAuth, check=_credential_check(app.accounts, options))
+    readiness = Readiness(app.gate.store, app.client, app.metrics)  # outside auth: rules of their own
+    web.add_middleware(Operations, readiness=readiness, metrics=app.metrics, token=options.metrics_token)
     web.add_middleware(UnambiguousRequests)
     web.add_middleware(AccessLog)  # outermost: every request gets its line, refused ones too
     return web
@@ -507,4 +519,7 @@ def is_loopback(host: str) -> bool:
 def describe(options: HttpOptions, url: str) -> str:
     endpoints = f"{url}/mcp and {url}/sse" if options.transport == "http" else f"{url}/sse"
     mode = "stateless" if options.stateless else "stateful"
-    return f"relatel-mcp: serving MCP at {endpoints} ({mode}, auth {options.auth}); health at {url}/healthz"
+    return (
+        f"relatel-mcp: serving MCP at {endpoints} ({mode}, auth {options.auth}); health at {url}/healthz, "
+        f"readiness at {url}/readyz" + (f", metrics at {url}/metrics" if options.metrics_token else "")
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core import catalog
+from ..core.metrics import NO_METRICS, Metrics
 from ..store import Store
 from .facts import check_resolvers
 from .gate import Approval, Channel, Gate
@@ -21,10 +22,17 @@ from .seal import Sealer, load_secret
 
 
 def open_gate(
-    policy: Policy, state_dir: Path, store: Store, secret: str | None = None, *, kill_switch: bool = False
+    policy: Policy,
+    state_dir: Path,
+    store: Store,
+    secret: str | None = None,
+    *,
+    kill_switch: bool = False,
+    metrics: Metrics = NO_METRICS,
 ) -> Gate:
     check_resolvers(catalog.load())
-    return Gate(policy, store, Sealer(load_secret(state_dir, secret)), state_dir, kill_switch=kill_switch)
+    sealer = Sealer(load_secret(state_dir, secret))
+    return Gate(policy, store, sealer, state_dir, kill_switch=kill_switch, metrics=metrics)
 
 
 __all__ = [

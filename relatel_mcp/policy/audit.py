@@ -25,6 +25,7 @@ from typing import Any
 
 import mcp.types as types
 
+from ..core import traces
 from ..core.catalog import Operation
 from ..core.errors import ToolError, redact
 from ..store import Store, StoreUnavailable
@@ -67,7 +68,8 @@ class Audit:
     async def intend(self) -> None:
         """Just before the request leaves: its record (StoreUnavailable means it must not leave)."""
         if self.op.gated:
-            self.intent = await self.store.audit(self._record("sending", None, None, None))
+            with traces.span("audit", {"relatel.audit.decision": "sending"}):
+                self.intent = await self.store.audit(self._record("sending", None, None, None))
         self.sent = True
 
     async def record(
@@ -78,13 +80,14 @@ class Audit:
         if not self.op.gated:
             return
         record = self._record(decision, channel, status, detail)
-        if self.intent is None:
-            await self.store.audit(record)
-            return
-        try:
-            await self.store.audit(record, intent_id=self.intent)
-        except StoreUnavailable as exc:  # the intent stands: "sent, outcome unknown"
-            log.warning("the audit could not record the outcome of record %s: %s", self.intent, exc)
+        with traces.span("audit", {"relatel.audit.decision": decision}):
+            if self.intent is None:
+                await self.store.audit(record)
+                return
+            try:
+                await self.store.audit(record, intent_id=self.intent)
+            except StoreUnavailable as exc:  # the intent stands: "sent, outcome unknown"
+                log.warning("the audit could not record the outcome of record %s: %s", self.intent, exc)
 
     def _record(self, decision: str, channel: str | None, status: int | None, detail: Any) -> dict[str, Any]:
         outcome = None if detail is None else str(detail)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..core import catalog, phones
+from ..core import catalog, phones, traces
 from ..core.errors import ToolError
 from ..core.models import Args
 from ..core.request import UpstreamRequest
@@ -80,7 +80,14 @@ class _Draft:
 
 
 async def resolve(operation: str, args: Args, read: Reader, prices: Prices) -> Facts:
-    draft = await RESOLVERS[operation](args, read, prices)
+    with traces.span("facts") as span:
+        draft = await RESOLVERS[operation](args, read, prices)
+        if span.is_recording():  # counts and the budget's name only: never a number or a name
+            span.set_attribute("relatel.facts.destinations", len(draft.destinations))
+            span.set_attribute("relatel.facts.deliveries", len(draft.deliveries))
+            if draft.spend is not None:
+                span.set_attribute("relatel.facts.budget", draft.spend[0])
+                span.set_attribute("relatel.facts.spend", draft.spend[1])
     if draft.cost_dkk is not None:
         draft.lines.append(f"Estimated cost: {draft.cost_dkk:.2f} DKK.")
     return Facts(

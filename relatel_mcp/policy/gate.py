@@ -32,21 +32,23 @@ client or session, or changed facts: nothing is sent.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import anyio
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
-from ..core import phones
+from ..core import phones, traces
 from ..core.catalog import Operation
 from ..core.errors import ToolError
+from ..core.metrics import NO_METRICS, Metrics
 from ..core.models import Args
 from ..store import ApprovalPage, Store
 from .approvals import Approvals
@@ -107,17 +109,59 @@ class Approval:
     spent: tuple[str, str, int] | None = None  # (day, budget kind, amount)
 
 
+class NoAnswer(ToolError):
+    """Declined because no answer came in time: told apart from a no for the metrics alone."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_PASSED = {"elicitation": "approved", "approval_page": "approved", "preview_token": "approved",
+           "policy_allow": "allowed", "dry_run": "dry_run"}  # fmt: skip
+_STOPPED = {"refused": "refused", "declined": "declined", "confirmation_required": "preview"}
+
+
+def _counted(
+    step: Callable[Concatenate[Gate, Operation, _P], Awaitable[_R]],
+) -> Callable[Concatenate[Gate, Operation, _P], Awaitable[_R]]:
+    """Counts what the gate decided in `step`, once: the yes or pass it returns, or the refusal,
+    the no, the time-out or the preview it raises (`asked` is counted where a question goes out)."""
+
+    @functools.wraps(step)
+    async def counted(gate: Gate, op: Operation, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            result = await step(gate, op, *args, **kwargs)
+        except ToolError as error:
+            outcome = "timed_out" if isinstance(error, NoAnswer) else _STOPPED.get(error.code)
+            if outcome is not None:
+                gate.metrics.gate(op.name, outcome)
+            raise
+        if isinstance(result, Approval) and result.channel in _PASSED:
+            gate.metrics.gate(op.name, _PASSED[result.channel])
+        return result
+
+    return counted
+
+
 class Gate:
     def __init__(
-        self, policy: Policy, store: Store, sealer: Sealer, state_dir: Path, *, kill_switch: bool = False
+        self,
+        policy: Policy,
+        store: Store,
+        sealer: Sealer,
+        state_dir: Path,
+        *,
+        kill_switch: bool = False,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.policy = policy
+        self.metrics = metrics  # outcomes, budgets spent and given back
         self.kill_switch = kill_switch  # RELATEL_MCP_KILL_SWITCH, as the process started
         self.store = store
         self.sealer = sealer
         self.approvals = Approvals(store)
         self.kill_switch_file = state_dir / "KILL_SWITCH"
 
+    @_counted
     async def authorize(
         self,
         op: Operation,
@@ -207,11 +251,13 @@ class Gate:
         limit = getattr(self.policy.budgets, kind)
         used = await self.store.used(account, _today(), kind)
         if used + amount > limit:
+            self.metrics.budget_exhausted(kind)
             raise _refused(
                 f"today's budget of {limit} {kind.replace('_', ' ')} would be exceeded ({used} used, {amount} more asked).",
                 "The budget resets at midnight UTC; an operator can raise it in [budgets].",
             )
 
+    @_counted
     async def spend(self, op: Operation, account: str, approval: Approval) -> None:
         """Just before an approved call is sent: the kill switch once more (a question can be open
         for minutes), then its budget, taken atomically."""
@@ -222,12 +268,15 @@ class Gate:
         kind, amount = approval.facts.spend
         day = _today()
         if not await self.store.spend(account, day, kind, amount, getattr(self.policy.budgets, kind)):
+            self.metrics.budget_exhausted(kind)
             raise _refused(f"today's budget of {kind.replace('_', ' ')} is used up.")
         approval.spent = (day, kind, amount)
+        self.metrics.budget_spent(kind, amount)
 
     async def refund(self, account: str, approval: Approval) -> None:
         if approval.spent is not None:
             await self.store.refund(account, *approval.spent)
+            self.metrics.budget_refunded(*approval.spent[1:])
             approval.spent = None
 
     # ------------------------------------------------------------------ asking a human
@@ -235,6 +284,8 @@ class Gate:
     async def _ask(
         self, op: Operation, args: Args, bound: _Binding, channel: Channel, facts: Facts, read: Reader
     ) -> Approval | types.InputRequiredResult:
+        traces.event("asked", {"relatel.ask.via": "form" if channel.form else "url"})
+        self.metrics.gate(op.name, "asked")
         if channel.modern:
             return await self._question(op, args, bound, channel, facts)
         if channel.form:
@@ -276,7 +327,7 @@ class Gate:
             return Approval("elicitation", facts)
         page = await self.approvals.get(str(page_id))
         if page is None:
-            raise ToolError("declined", "The approval page expired before it was answered; nothing was sent.")
+            raise NoAnswer("declined", "The approval page expired before it was answered; nothing was sent.")
         waited = page.decision is None
         try:
             self._accepted(answer, form=False)
@@ -303,8 +354,9 @@ class Gate:
 
     async def _decision(self, page: ApprovalPage) -> None:
         decision = await self.approvals.wait(page)
+        traces.event("page_decided", {"relatel.page.decision": decision or "none"})
         if decision is None:
-            raise ToolError("declined", "The approval page was not answered in time; nothing was sent.")
+            raise NoAnswer("declined", "The approval page was not answered in time; nothing was sent.")
         if decision != "approve":
             raise ToolError("declined", "The user declined on the approval page; nothing was sent.")
 
@@ -313,7 +365,7 @@ class Gate:
             with anyio.fail_after(self.policy.elicit_timeout_seconds):
                 return await asking
         except TimeoutError:
-            raise ToolError(
+            raise NoAnswer(
                 "declined", f"No answer within {self.policy.elicit_timeout_seconds:g} s; nothing was sent."
             ) from None
         except MCPError as exc:
@@ -324,6 +376,10 @@ class Gate:
     @staticmethod
     def _accepted(answer: Any, *, form: bool) -> None:
         """A form's yes is "accept" with the box ticked; a URL's is "accept" (then the page decides)."""
+        elicited = answer if isinstance(answer, types.ElicitResult) else None
+        confirmed = elicited is not None and (elicited.content or {}).get(CONFIRM_KEY) is True
+        said = elicited.action if elicited is not None else "none"
+        traces.event("answered", {"relatel.answer.action": said, "relatel.answer.confirmed": confirmed})
         if not isinstance(answer, types.ElicitResult) or answer.action != "accept":
             action = getattr(answer, "action", "no answer")
             raise ToolError("declined", f"The user did not confirm ({action}); nothing was sent.")

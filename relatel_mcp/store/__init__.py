@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from ..core.metrics import NO_METRICS, Metrics
 from .base import (
     ApprovalPage,
     Fetch,
@@ -43,8 +44,11 @@ __all__ = [
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str | None, state_dir: Path) -> AsyncIterator[Store]:
-    """PostgreSQL for a `postgresql://` URL, else SQLite in `state_dir`; closed on exit."""
+async def open_store(
+    url: str | None, state_dir: Path, *, metrics: Metrics = NO_METRICS
+) -> AsyncIterator[Store]:
+    """PostgreSQL for a `postgresql://` URL, else SQLite in `state_dir`; closed on exit. Each
+    statement that meets StoreUnavailable is counted in `metrics`."""
     if url:
         from .postgres import PostgresStore
 
@@ -53,6 +57,7 @@ async def open_store(url: str | None, state_dir: Path) -> AsyncIterator[Store]:
         from .sqlite import SqliteStore
 
         store = SqliteStore(state_dir)
+    store.metrics = metrics
     try:
         yield store
     finally:

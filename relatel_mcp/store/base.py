@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..core.errors import StartUpError
+from ..core.metrics import NO_METRICS, Metrics
 from .schema import AUDIT_FIELDS, RECENT
 
 Fetch = Literal["none", "one", "all"]
@@ -36,11 +37,19 @@ class ApprovalPage:
 
 class Store(ABC):
     mark = "?"  # the SQL parameter marker of the backend
+    backend = ""  # its name, for the metrics
+    metrics: Metrics = NO_METRICS  # counts each statement that meets StoreUnavailable (open_store sets it)
     _calls = itertools.count()
 
     @abstractmethod
     async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        """Run one statement atomically: its rows for `one`/`all`; StoreUnavailable if unreachable."""
+        """Run one statement atomically: its rows for `one`/`all`; StoreUnavailable if unreachable
+        (counted in `metrics`)."""
+
+    @abstractmethod
+    async def ping(self, timeout: float) -> None:
+        """A trivial statement (`SELECT 1`): StoreUnavailable unless the database answers within
+        `timeout` seconds (for readiness; not counted as a store error)."""
 
     @abstractmethod
     async def close(self) -> None: ...

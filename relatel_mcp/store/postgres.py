@@ -31,6 +31,7 @@ _DOWN = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 class PostgresStore(Store):
     mark = "%s"
+    backend = "postgresql"
 
     def __init__(self, url: str, *, timeout: float = 2.0, max_size: int = 10) -> None:
         self._pool = AsyncConnectionPool(
@@ -72,16 +73,30 @@ class PostgresStore(Store):
             self._migrated = True
 
     async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        if not self._migrated:
-            await self._migrate()
         try:
+            if not self._migrated:
+                await self._migrate()
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(sql, tuple(params))
                 if fetch == "one":
                     return await cursor.fetchone()
                 return await cursor.fetchall() if fetch == "all" else None
         except _DOWN as exc:
+            self.metrics.store_error(self.backend)
             raise StoreUnavailable(_reason(exc)) from None
+        except StoreUnavailable:  # the migration's
+            self.metrics.store_error(self.backend)
+            raise
+
+    async def ping(self, timeout: float) -> None:
+        try:
+            with anyio.fail_after(timeout * 1.5):  # the pool's own timeout first: a backstop
+                async with self._pool.connection(timeout=timeout) as conn:
+                    await conn.execute("SELECT 1")
+        except _DOWN as exc:
+            raise StoreUnavailable(_reason(exc)) from None
+        except TimeoutError:
+            raise StoreUnavailable(f"the PostgreSQL store did not answer within {timeout:g} s") from None
 
     async def close(self) -> None:
         await self._pool.close()

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 class SqliteStore(Store):
+    backend = "sqlite"
+
     def __init__(self, directory: Path) -> None:
         self.path = private_file(private_directory(directory) / "state.db")
         self._db: sqlite3.Connection | None = None
@@ -57,7 +59,18 @@ class SqliteStore(Store):
         return self._db
 
     async def _run(self, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        return await anyio.to_thread.run_sync(self._run_now, sql, params, fetch)
+        try:
+            return await anyio.to_thread.run_sync(self._run_now, sql, params, fetch)
+        except StoreUnavailable:
+            self.metrics.store_error(self.backend)
+            raise
+
+    async def ping(self, timeout: float) -> None:
+        try:
+            with anyio.fail_after(timeout):  # a thread held up by a locked file is left to finish
+                await anyio.to_thread.run_sync(self._run_now, "SELECT 1", (), "one", abandon_on_cancel=True)
+        except TimeoutError:
+            raise StoreUnavailable(f"the state database did not answer within {timeout:g} s") from None
 
     def _run_now(self, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
         import sqlite3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,11 +21,14 @@ import anyio
 import httpx2
 
 from .. import __version__
+from ..core import traces
 from ..core.errors import TOKEN_SOURCE, ToolError, from_transport, retry_after_seconds
+from ..core.metrics import NO_METRICS, Metrics
 from ..core.request import UpstreamRequest, parsed_json
 from .ratelimit import RateLimiter
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+PROBE_PATH = "/api/v2/"  # what readiness asks, without a token: any answer means Relatel is there
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,10 @@ class RelatelClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.metrics = metrics  # each attempt: its latency and status class; each retry
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(per_second=10, burst=20)
         self._http = httpx2.AsyncClient(
@@ -93,15 +99,19 @@ class RelatelClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = await self._send_once(request, tenant, max_bytes)
+                with traces.upstream(self.base_url, request.method, request.path, attempt) as span:
+                    response = await self._send_once(request, tenant, max_bytes)
+                    traces.responded(span, response.status_code)
             except ToolError as error:
                 if last or error.code == "rate_limited":
                     raise
+                self.metrics.upstream_retry(request.method)
                 await anyio.sleep(self.retry.backoff(attempt))
                 continue
             wait = self._retry_wait(response, attempt, expect_json)
             if last or wait is None:
                 return response
+            self.metrics.upstream_retry(request.method)
             await anyio.sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
@@ -117,16 +127,21 @@ class RelatelClient:
             headers={"Authorization": f"Bearer {tenant.token}"},
             extensions={TOKEN_SOURCE: tenant.source},  # read by from_response, never sent
         )
+        started = time.monotonic()
         try:
             if max_bytes is None:
-                return await self._http.send(built)
+                response = await self._http.send(built)
+                self.metrics.upstream(request.method, response.status_code, time.monotonic() - started)
+                return response
             response = await self._http.send(built, stream=True)
             try:
                 body = await _read_at_most(response, max_bytes)
             finally:
                 await response.aclose()
         except httpx2.TransportError as exc:
+            self.metrics.upstream(request.method, None, time.monotonic() - started)
             raise from_transport(exc) from None
+        self.metrics.upstream(request.method, response.status_code, time.monotonic() - started)
         return httpx2.Response(response.status_code, headers=response.headers, content=body, request=built)
 
     def _retry_wait(self, response: httpx2.Response, attempt: int, expect_json: bool) -> float | None:
@@ -138,6 +153,18 @@ class RelatelClient:
             return retry_after if retry_after <= self.retry.max_retry_after else None
         if expect_json and response.is_success and not _is_json(response):
             return self.retry.backoff(attempt)
+        return None
+
+    async def unreachable(self, timeout: float) -> str | None:
+        """Why Relatel cannot be reached now, or None: a GET of its API without a token, which any
+        answer (a 401, a 404) passes within `timeout` seconds (readiness; no retry, no metrics)."""
+        try:
+            await self._http.get(PROBE_PATH, timeout=timeout)
+        except httpx2.TimeoutException:
+            return f"no answer within {timeout:g} s"
+        except httpx2.TransportError as exc:
+            failed = "could not connect" if isinstance(exc, httpx2.ConnectError) else "the connection failed"
+            return f"{failed} ({type(exc).__name__})"
         return None
 
     async def aclose(self) -> None:
