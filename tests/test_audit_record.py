@@ -466,3 +466,8 @@ async def test_without_a_retention_every_record_is_kept(sandbox, tmp_path):
             await keep_audit(app, every=0.01)  # returns at once: there is nothing to keep doing
         assert [r["id"] for r in await everything_in(app.gate.store)] == [old]
 
+
+def test_the_audit_page_describes_every_field_and_decision():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "audit.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| `")}
+    assert {f"`{name}`" for name in (*AUDIT_FIELDS, *DECISIONS)} <= rows
