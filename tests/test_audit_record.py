@@ -158,6 +158,11 @@ def test_the_real_calls_are_in_the_audit_as_they_happened(filled):
     assert len({r["account"] for r in filled.records}) == 2  # Mette's and Jonas's
 
 
+def _day(filled: Filled) -> str:
+    """The day of a record written long ago (at some time of that day): a day with a record in it."""
+    return filled.records[-5]["at"][:10]
+
+
 def _days_ago(days: int, *, time_of_day: bool = False) -> str:
     moment = datetime.now(UTC) - timedelta(days=days)
     return moment.isoformat(timespec="seconds") if time_of_day else moment.date().isoformat()
@@ -177,8 +182,8 @@ FILTERS: list[tuple[str, Any, Any]] = [
         lambda f: ["--account", f.named(tool="initiate_call")[-1]["account"]],
         lambda r, f: r["account"] == f.named(tool="initiate_call")[-1]["account"],
     ),
-    ("since a date: from its start", lambda f: ["--since", _days_ago(60)], lambda r, f: r["at"] >= f"{_days_ago(60)}T00:00:00+00:00"),
-    ("until a date: to its end", lambda f: ["--until", _days_ago(60)], lambda r, f: r["at"] < f"{_days_ago(59)}T00:00:00+00:00"),
+    ("since a date: from its start", lambda f: ["--since", _day(f)], lambda r, f: r["at"][:10] >= _day(f)),
+    ("until a date: to its end", lambda f: ["--until", _day(f)], lambda r, f: r["at"][:10] <= _day(f)),
     (
         "a date-time with a zone",
         lambda f: ["--since", (datetime.now(UTC) - timedelta(days=100)).astimezone(
@@ -269,6 +274,8 @@ async def test_an_export_is_read_a_page_at_a_time_and_ends(tmp_path, fetched):
         async for record in store.audit_records(page=4):
             read.append(record)
             await write_old(store, 0, "refused")  # a busy server goes on writing
+            if len(read) > 3 * len(written):
+                break
         assert read == written and fetched == [4, 4, 3]
         written = await everything_in(store)
         fetched.clear()
