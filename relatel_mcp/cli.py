@@ -556,13 +556,15 @@ async def _check_account(app: App) -> None:
 async def keep_audit(app: App, every: float = HOUR) -> None:
     """While serving, with a retention set: prune the audit at start-up and then every `every`
     seconds (none where a replica sharing the store, or `relatel-mcp audit --prune`, pruned
-    within that time). A store that cannot be reached now is tried again next time."""
+    within that time). A prune that fails (a store that cannot be reached now) is said in a log
+    line and tried again next time: it never stops the serving."""
     days = app.settings.audit_retention_days
     while days:
         try:
             pruned = await prune_due(app.gate.store, days, every)
-        except StoreUnavailable as exc:
-            logs.event(logs.audit, "audit_prune_failed", level=logging.WARNING, reason=str(exc))
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, StoreUnavailable) else type(exc).__name__
+            logs.event(logs.audit, "audit_prune_failed", level=logging.WARNING, reason=reason)
         else:
             if pruned is not None:
                 logs.event(logs.audit, "audit_pruned", records=pruned.records, older_than=pruned.older_than)
@@ -634,7 +636,7 @@ def _audit(args: argparse.Namespace) -> None:
     environment = Environment.read()
     if args.prune:
         return _prune(args, environment)
-    matching = audit_filter(args)
+    matching = _audit_filter(args)
     form = _audit_format(args)
     limit = args.limit if args.limit is not None else (20 if form == "table" else None)
     if limit is not None and limit < 1:
@@ -692,7 +694,7 @@ def _table_row(record: dict[str, Any]) -> None:
         print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
 
 
-def audit_filter(args: argparse.Namespace) -> AuditFilter:
+def _audit_filter(args: argparse.Namespace) -> AuditFilter:
     """The records `relatel-mcp audit` is asked for; a value it cannot mean is a ConfigError
     naming the flag (one line, exit 2)."""
     since = _moment("--since", args.since, end=False)
@@ -742,12 +744,12 @@ def _moment(flag: str, raw: str | None, *, end: bool) -> str | None:
         else:
             moment = datetime.fromisoformat(text)
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
+        return stamp(moment)
+    except (ValueError, OverflowError):  # not ISO 8601, or beyond the years datetime holds
         raise ConfigError(
-            f"{flag} {raw!r} is no ISO date or date-time (e.g. 2026-11-29, 2026-11-29T08:00 in UTC, "
-            "or 2026-11-29T09:00+01:00)"
+            f"{flag} {raw!r} is no ISO date or date-time of the years 1 to 9999 (e.g. 2026-11-29, "
+            "2026-11-29T08:00 in UTC, or 2026-11-29T09:00+01:00)"
         ) from None
-    return stamp(moment)
 
 
 def _prune(args: argparse.Namespace, environment: Environment) -> None:

@@ -31,6 +31,7 @@ from relatel_mcp.store.postgres import PostgresStore
 from relatel_mcp.store.schema import AUDIT_FIELDS
 from relatel_mcp.store.sqlite import SqliteStore
 
+from .services import Postgres
 from .stores import STORES
 from .support import EXE, answering, connect, env, settings_for
 from .test_cli import one_line, serving
@@ -295,6 +296,7 @@ async def everything_in(store: Store) -> list[dict[str, Any]]:
     [
         (["--since", "yesterday"], "--since 'yesterday' is no ISO date or date-time"),
         (["--until", "2026-13-01"], "--until '2026-13-01' is no ISO date or date-time"),
+        (["--until", "9999-12-31"], "--until '9999-12-31' is no ISO date or date-time of the years 1 to 9999"),
         (["--since", "2026-11-30", "--until", "2026-11-29"], "--since 2026-11-30 is not before --until 2026-11-29"),
         (["--tool", "initate_call"], "--tool 'initate_call' is no tool; did you mean initiate_call?"),
         (["--tool", "send_sms"], "--tool 'send_sms' is no tool; did you mean send_employee_sms?"),
@@ -306,10 +308,21 @@ async def everything_in(store: Store) -> list[dict[str, Any]]:
         (["--prune", "--audit-retention-days", "30", "--tool", "initiate_call"], "--prune removes by age alone: it takes no --tool"),
     ],
 )  # fmt: skip
-def test_a_bad_filter_is_one_line_naming_the_flag(tmp_path, args, says):
-    done = subprocess.run([EXE, "audit", "--state-dir", str(tmp_path), *args], env=env(), capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
-    assert says in one_line(done) and done.stdout == ""
+def test_a_bad_filter_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch, args, says):
+    for name in ("RELATEL_MCP_AUDIT_RETENTION_DAYS", "RELATEL_MCP_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["audit", "--state-dir", str(tmp_path), *args])
+    out, err = capsys.readouterr()
+    done = subprocess.CompletedProcess(["relatel-mcp", "audit"], stopped.value.code, out, err)
+    assert says in one_line(done) and out == ""
+
+
+def test_a_bad_filter_is_one_line_from_the_installed_command_too(tmp_path):
+    done = subprocess.run([EXE, "audit", "--state-dir", str(tmp_path), "--decision", "sent,approved"], env=env(),
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert one_line(done).startswith("relatel-mcp: --decision 'approved' is no decision of the audit")
+    assert done.stdout == "" and not (tmp_path / "state.db").exists()
 
 
 # ------------------------------------------------------------------ retention
@@ -478,3 +491,34 @@ def test_the_audit_page_describes_every_field_and_decision():
     page = (Path(__file__).resolve().parents[1] / "docs" / "audit.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| `")}
     assert {f"`{name}`" for name in (*AUDIT_FIELDS, *DECISIONS)} <= rows
+
+
+async def test_a_prune_that_fails_is_said_and_tried_again_and_serving_goes_on(sandbox, tmp_path, caplog):
+    """A PostgreSQL store down at a server's start-up: the prune is a warning line, the next one
+    (with the store back) removes what is due."""
+    server = Postgres().start()
+    try:
+        url = server.create_database("retention")
+        settings = settings_for(
+            sandbox.url, state_dir=tmp_path, store=url, secret="s" * 32, audit_retention_days=30
+        )
+        async with assemble(settings) as app:
+            old = await write_old(app.gate.store, 100)
+            server.stop()
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(keep_audit, app, 0.5)
+                await until(lambda: _said(caplog, "audit_prune_failed"))
+                server.start()
+                await until(lambda: _said(caplog, "audit_pruned"))
+                tasks.cancel_scope.cancel()
+            assert old not in [r["id"] for r in await everything_in(app.gate.store)]
+    finally:
+        server.remove()
+    (failed, *_) = [
+        r for r in caplog.records if getattr(r, "fields", {}).get("event") == "audit_prune_failed"
+    ]
+    assert failed.levelname == "WARNING" and "PostgreSQL" in failed.fields["reason"]
+
+
+async def _said(caplog: pytest.LogCaptureFixture, event: str) -> bool:
+    return any(getattr(r, "fields", {}).get("event") == event for r in caplog.records)
