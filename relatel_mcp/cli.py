@@ -4,7 +4,7 @@ relatel-mcp                      serve MCP over stdio (RELATEL_TOKEN or the stor
 relatel-mcp serve --sandbox      the same, against a built-in simulated Relatel account
 relatel-mcp tools                print the catalogue
 relatel-mcp export --format F    print the tool definitions for function calling (or MCP) as JSON
-relatel-mcp audit                print the latest audit records
+relatel-mcp audit                print the latest audit records; filter, export (JSON lines, CSV) or prune them
 relatel-mcp sandbox --port P     run the simulated Relatel API on its own
 relatel-mcp login                log in with Relatel (OAuth) and keep the token for the server
 relatel-mcp whoami / logout      who the stored token acts as / forget it
@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import difflib
 import json
+import logging
 import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,19 +43,22 @@ from .front.running import GRACE_SECONDS, StdinLines, Stop, stop_gently, stoppab
 from .functions import definitions
 from .oauth.relatel import DEFAULT_REDIRECT_URI, RelatelApp
 from .policy import PolicyError
+from .policy.audit import DECISIONS, HOUR, RETENTION_TOOL, Pruned, prune, prune_due
 from .policy.rules import ALIASES, MODES
 from .settings import (
     DEFAULT_BASE_URL,
     LOG_LEVELS,
     Environment,
     Settings,
+    audit_retention,
     check_base_url,
     default_state_dir,
     load_settings,
     log_level,
 )
-from .store import open_store
+from .store import AuditFilter, StoreUnavailable, open_store, stamp
 from .store.base import unusable_state_directory
+from .store.schema import AUDIT_FIELDS
 
 if TYPE_CHECKING:
     from .front.transports import HttpOptions
@@ -164,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _policy_options(serve)
     _state_dir_option(serve)
+    _retention_option(serve)
     serve.set_defaults(run=_serve)
 
     tools = commands.add_parser("tools", help="print the tool catalogue")
@@ -184,10 +192,53 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export, base_url=None, state_dir=None)
 
     audit = commands.add_parser(
-        "audit", help="print the latest audit records (costly and destructive attempts)"
+        "audit",
+        help="print or export the audit records (costly and destructive attempts), or prune them",
+        description="The audit's records, oldest first: the latest 20 as a table, or every one that "
+        "matches as JSON lines or CSV. Each filter narrows them; a filter given twice (or as a "
+        "comma-separated list) takes any of its values.",
     )
-    audit.add_argument("--limit", type=int, default=20)
-    audit.add_argument("--json", action="store_true", help="one JSON record per line")
+    audit.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="from this ISO date or date-time on (a date: from its start; no zone: UTC)",
+    )
+    audit.add_argument(
+        "--until",
+        metavar="WHEN",
+        help="before this ISO date or date-time (a date: up to its end; no zone: UTC)",
+    )
+    audit.add_argument("--tool", action="append", default=[], metavar="NAME", help="of this tool")
+    audit.add_argument(
+        "--decision",
+        action="append",
+        default=[],
+        metavar="D",
+        help=f"with this decision: {', '.join(DECISIONS)}",
+    )
+    audit.add_argument(
+        "--account", action="append", default=[], metavar="ID", help="of this account (its pseudonym)"
+    )
+    audit.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv"),
+        help="table (the default: for reading), jsonl (one JSON record a line) or csv (a header, "
+        "then a record a line; arguments as JSON): exports, exact and ASCII-only",
+    )
+    audit.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    audit.add_argument(
+        "--limit",
+        type=int,
+        help="only the latest N that match (default: 20 for the table, which is for reading; every "
+        "one for an export, which is for keeping, and is read a page at a time)",
+    )
+    audit.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove the records older than the retention now (a prune that is itself recorded); "
+        "servers do it at start-up and hourly",
+    )
+    _retention_option(audit)
     _state_dir_option(audit)
     audit.set_defaults(run=_audit)
 
@@ -342,6 +393,16 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _retention_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audit-retention-days",
+        type=int,
+        metavar="DAYS",
+        help="prune audit records older than this many days (env RELATEL_MCP_AUDIT_RETENTION_DAYS; "
+        "default 0: keep every record)",
+    )
+
+
 def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: bool = False) -> Settings:
     """The flags given, over the environment and the policy file (relatel_mcp/settings.py)."""
     return load_settings(
@@ -356,6 +417,7 @@ def _settings(args: argparse.Namespace, state_dir: Path | None = None, sandbox: 
         allowed_hosts=getattr(args, "allowed_hosts", None),
         public_url=getattr(args, "public_url", None),
         session_idle_seconds=getattr(args, "session_idle_seconds", None),
+        audit_retention_days=getattr(args, "audit_retention_days", None),
         costly=args.costly,
         destructive=args.destructive,
         read_only=args.read_only,
@@ -455,6 +517,7 @@ async def _serve_http_until(stop: Stop, settings: Settings, options: HttpOptions
         async with anyio.create_task_group() as tasks:
             if options.auth in ("api-key", "none"):  # one account for every request: the server's own
                 tasks.start_soon(_check_account, app)
+            tasks.start_soon(keep_audit, app)
             await server.serve()
             tasks.cancel_scope.cancel()
 
@@ -491,6 +554,7 @@ async def _serve_stdio_until(settings: Settings) -> None:
         _announce(settings)
         async with anyio.create_task_group() as tasks, StdinLines() as stdin:
             tasks.start_soon(_check_account, app)  # while the client starts: what to list
+            tasks.start_soon(keep_audit, app)
             async with stdio_server(stdin=cast(Any, stdin)) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             tasks.cancel_scope.cancel()
@@ -501,6 +565,24 @@ async def _check_account(app: App) -> None:
     call; the server keeps serving, so that the client shows the tools' errors too."""
     if problem := await app.read_account():
         print(problem, file=sys.stderr, flush=True)
+
+
+async def keep_audit(app: App, every: float = HOUR) -> None:
+    """While serving, with a retention set: prune the audit at start-up and then every `every`
+    seconds (none where a replica sharing the store, or `relatel-mcp audit --prune`, pruned
+    within that time). A prune that fails (a store that cannot be reached now) is said in a log
+    line and tried again next time: it never stops the serving."""
+    days = app.settings.audit_retention_days
+    while days:
+        try:
+            pruned = await prune_due(app.gate.store, days, every)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, StoreUnavailable) else type(exc).__name__
+            logs.event(logs.audit, "audit_prune_failed", level=logging.WARNING, reason=reason)
+        else:
+            if pruned is not None:
+                logs.event(logs.audit, "audit_pruned", records=pruned.records, older_than=pruned.older_than)
+        await anyio.sleep(every)
 
 
 @contextlib.asynccontextmanager
@@ -566,29 +648,152 @@ def _export(args: argparse.Namespace) -> None:
 
 def _audit(args: argparse.Namespace) -> None:
     environment = Environment.read()
+    if args.prune:
+        return _prune(args, environment)
+    matching = _audit_filter(args)
+    form = _audit_format(args)
+    limit = args.limit if args.limit is not None else (20 if form == "table" else None)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
     state_dir = args.state_dir or default_state_dir(environment)
     url = args.store or environment.store
     if url is None and not _exists(state_dir / "state.db"):
-        print(f"No audit records yet (state directory {state_dir}).")
+        said = f"No audit records yet (state directory {state_dir})."
+        print(said, file=sys.stdout if form == "table" else sys.stderr)
+        if form == "csv":
+            csv.writer(sys.stdout).writerow(AUDIT_FIELDS)
         return
 
-    async def read() -> list[dict]:
+    async def show() -> None:
         async with open_store(url, state_dir) as store:
-            return await store.recent(args.limit)
+            write = _writer(form)
+            shown = 0
+            async for record in store.audit_records(matching, latest=limit):
+                write(record)
+                shown += 1
+            if form == "table" and not shown:
+                print("No audit records match." if matching != AuditFilter() else "No audit records yet.")
 
-    records = list(reversed(anyio.run(read)))
-    for record in clean_data(records):  # what agents wrote, shown on a terminal
-        if args.json:
-            print(json.dumps(record, ensure_ascii=False))
-            continue
-        status = f" HTTP {record['status']}" if record["status"] else ""
-        channel = f" via {record['channel']}" if record["channel"] else ""
-        print(
-            f"{record['at']}  {record['account']}  {record['tool']:<32} {record['decision']}{channel}{status}"
+    anyio.run(show)
+
+
+def _audit_format(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "jsonl"):
+        raise ConfigError(f"--json is --format jsonl, and cannot go with --format {args.format}")
+    return "jsonl" if args.json else args.format or "table"
+
+
+def _writer(form: str) -> Callable[[dict[str, Any]], None]:
+    """How a record is printed. The table is for reading (cleaned of characters that would hide or
+    reorder text on a terminal); the exports are for keeping, exact: JSON with every character
+    beyond ASCII escaped, so that nothing an agent wrote acts on the terminal either."""
+    if form == "jsonl":
+        return lambda record: print(json.dumps(record))
+    if form == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerow(AUDIT_FIELDS)
+        return lambda record: out.writerow(
+            json.dumps(record[name]) if name == "arguments" else record[name] for name in AUDIT_FIELDS
         )
-        print(f"    {json.dumps(record['arguments'], ensure_ascii=False)}")
-        if record["upstream_id"] or record["detail"]:
-            print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
+    return _table_row
+
+
+def _table_row(record: dict[str, Any]) -> None:
+    record = clean_data(record)  # what agents wrote, shown on a terminal
+    status = f" HTTP {record['status']}" if record["status"] else ""
+    channel = f" via {record['channel']}" if record["channel"] else ""
+    print(f"{record['at']}  {record['account']}  {record['tool']:<32} {record['decision']}{channel}{status}")
+    print(f"    {json.dumps(record['arguments'], ensure_ascii=False)}")
+    if record["upstream_id"] or record["detail"]:
+        print(f"    {record['upstream_id'] or record['detail'].splitlines()[0]}")
+
+
+def _audit_filter(args: argparse.Namespace) -> AuditFilter:
+    """The records `relatel-mcp audit` is asked for; a value it cannot mean is a ConfigError
+    naming the flag (one line, exit 2)."""
+    since = _moment("--since", args.since, end=False)
+    until = _moment("--until", args.until, end=True)
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since {args.since} is not before --until {args.until}")
+    audited = [op.name for op in catalog.load() if op.gated] + [RETENTION_TOOL]
+    tools = _values(args.tool)
+    for name in tools:
+        if name not in audited:
+            known = {op.name for op in catalog.load()}
+            why = "is not audited (only costly and destructive tools are)" if name in known else "is no tool"
+            close = difflib.get_close_matches(name, audited, n=3)
+            hint = (
+                f"did you mean {' or '.join(close)}?" if close else f"the audited tools: {', '.join(audited)}"
+            )
+            raise ConfigError(f"--tool {name!r} {why}; {hint}")
+    decisions = _values(args.decision)
+    for decision in decisions:
+        if decision not in DECISIONS:
+            raise ConfigError(
+                f"--decision {decision!r} is no decision of the audit; the decisions: {', '.join(DECISIONS)}"
+            )
+    return AuditFilter(
+        since=since, until=until, tools=tools, decisions=decisions, accounts=_values(args.account)
+    )
+
+
+def _values(given: list[str]) -> tuple[str, ...]:
+    """A flag given several times, or as a comma-separated list."""
+    return tuple(dict.fromkeys(v.strip() for value in given for v in value.split(",") if v.strip()))
+
+
+def _moment(flag: str, raw: str | None, *, end: bool) -> str | None:
+    """An ISO date or date-time as a stamp: a date-time without a zone is UTC; a date is the start
+    of its day (UTC), or for `end` the start of the next, so that the day is whole."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    try:
+        if day is not None:
+            moment = datetime.combine(day + timedelta(days=1 if end else 0), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return stamp(moment)
+    except (ValueError, OverflowError):  # not ISO 8601, or beyond the years datetime holds
+        raise ConfigError(
+            f"{flag} {raw!r} is no ISO date or date-time of the years 1 to 9999 (e.g. 2026-11-29, "
+            "2026-11-29T08:00 in UTC, or 2026-11-29T09:00+01:00)"
+        ) from None
+
+
+def _prune(args: argparse.Namespace, environment: Environment) -> None:
+    """`relatel-mcp audit --prune`: what the servers do hourly, now, whenever they last did it."""
+    given = [flag for flag in ("since", "until", "tool", "decision", "account", "format", "limit", "json")
+             if getattr(args, flag) not in (None, [], False)]  # fmt: skip
+    if given:
+        raise ConfigError(f"--prune removes by age alone: it takes no --{given[0]}")
+    days = audit_retention(args.audit_retention_days, environment)
+    if not days:
+        raise ConfigError(
+            "--prune needs a retention: set RELATEL_MCP_AUDIT_RETENTION_DAYS (or --audit-retention-days) "
+            "to the days to keep; unset or 0 keeps every record"
+        )
+    state_dir = args.state_dir or default_state_dir(environment)
+    url = args.store or environment.store
+    if url is None and not _exists(state_dir / "state.db"):
+        print(f"No audit records yet (state directory {state_dir}): nothing to prune.")
+        return
+
+    async def run() -> Pruned | None:
+        async with open_store(url, state_dir) as store:
+            return await prune(store, days, "command")
+
+    pruned = anyio.run(run)
+    if pruned is None:
+        print(f"Nothing to prune: no audit record is older than {days} days.")
+    else:
+        print(f"Pruned {pruned.records} audit records older than {pruned.older_than} ({days} days); "
+              "the prune is recorded in the audit.")  # fmt: skip
 
 
 def _exists(path: Path) -> bool:

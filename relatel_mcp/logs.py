@@ -23,6 +23,7 @@ from .policy.approvals import PAGE_PATH
 
 calls = logging.getLogger("relatel_mcp.calls")
 http = logging.getLogger("relatel_mcp.http")
+audit = logging.getLogger("relatel_mcp.audit")  # the audit's own upkeep: prunes past the retention
 
 
 class JsonFormatter(logging.Formatter):

@@ -57,6 +57,7 @@ class Environment(BaseSettings):
     secret: str | None = Field(None, validation_alias="RELATEL_MCP_SECRET", repr=False)
     store: str | None = Field(None, validation_alias="RELATEL_MCP_STORE", repr=False)
     kill_switch: bool = Field(False, validation_alias="RELATEL_MCP_KILL_SWITCH")
+    audit_retention_days: int = Field(0, validation_alias="RELATEL_MCP_AUDIT_RETENTION_DAYS", ge=0, le=36_500)
     log_level: LogLevel = Field("info", validation_alias="RELATEL_MCP_LOG_LEVEL")
     auth: Auth = Field("api-key", validation_alias="RELATEL_MCP_AUTH")
     api_keys: Names = Field((), validation_alias="RELATEL_MCP_API_KEYS", repr=False)
@@ -133,6 +134,7 @@ class Settings:
     all_tools: bool = False  # list every tool, also those this account lacks what they need for
     kill_switch: bool = False  # every costly action stopped (the KILL_SWITCH file does it at run time)
     sandbox: bool = False  # serve the built-in simulated account (the command line starts it)
+    audit_retention_days: int = 0  # audit records older than this are pruned; 0 keeps them all
     remote: Remote = field(default_factory=lambda: Remote())
     traces: Traces = field(default_factory=lambda: Traces())  # `serve` exports spans where asked
 
@@ -227,6 +229,7 @@ def load_settings(
     client_id: str | None = None,
     client_secret: str | None = None,
     session_idle_seconds: float | None = None,
+    audit_retention_days: int | None = None,
     **policy: Any,
 ) -> Settings:
     """The settings to run with: each flag given (not None), else the environment (`env`, or the
@@ -256,6 +259,7 @@ def load_settings(
         all_tools=environment.all_tools if all_tools is None else all_tools,
         kill_switch=environment.kill_switch,
         sandbox=sandbox,
+        audit_retention_days=audit_retention(audit_retention_days, environment),
         remote=Remote(
             auth=auth or environment.auth,
             api_keys=environment.api_keys,
@@ -280,6 +284,15 @@ def load_settings(
 def log_level(flag: str | None, env: Mapping[str, str] | None = None) -> str:
     """--log-level, else RELATEL_MCP_LOG_LEVEL, else info: known before anything else is read."""
     return flag or Environment.read(env).log_level
+
+
+def audit_retention(flag: int | None, environment: Environment | None = None) -> int:
+    """--audit-retention-days, else RELATEL_MCP_AUDIT_RETENTION_DAYS, else 0 (keep every record)."""
+    if flag is not None:
+        if not 0 <= flag <= 36_500:
+            raise ConfigError("--audit-retention-days must be between 0 and 36500 (0 keeps every record)")
+        return flag
+    return (environment or Environment.read()).audit_retention_days
 
 
 def default_state_dir(environment: Environment | None = None, *, sandbox: bool = False) -> Path:

@@ -330,6 +330,19 @@ def check_log_lines(block: Block) -> None:
             assert re.search(rf'\b{key}=|"{key}"', source), f"no field {key} in the code"
 
 
+def check_audit_records(block: Block) -> None:
+    """Audit records as `relatel-mcp audit --format jsonl` prints them: its fields in its order, a
+    decision and a tool the audit can hold."""
+    from relatel_mcp.policy.audit import DECISIONS, RETENTION_TOOL
+    from relatel_mcp.store.schema import AUDIT_FIELDS
+
+    audited = {op.name for op in catalog.load() if op.gated} | {RETENTION_TOOL}
+    for line in block.text.splitlines():
+        record = json.loads(line)
+        assert tuple(record) == AUDIT_FIELDS, list(record)
+        assert record["decision"] in DECISIONS and record["tool"] in audited, record
+
+
 def load_policy() -> Callable[[Path], object]:
     """The server's own loader, wherever it lives now."""
     for module in ("relatel_mcp.settings", "relatel_mcp.policy.rules"):
@@ -411,6 +424,7 @@ RULES: list[tuple[str, Callable[[Block], bool], Callable[[Block], None]]] = [
     ("shell", is_shell, check_shell),
     ("client config", lambda b: b.lang == "json" and ('"mcpServers"' in b.text or '"servers"' in b.text), check_client_config),
     ("log lines", lambda b: b.lang == "json" and b.text.startswith('{"time"'), check_log_lines),
+    ("audit records", lambda b: b.lang == "json" and b.text.startswith('{"id"'), check_audit_records),
     ("policy file", lambda b: b.lang == "toml", check_policy_file),
     ("python", lambda b: b.lang == "python", check_python),
     ("command synopsis", lambda b: b.lang == "" and b.text.startswith("relatel-mcp "), check_synopsis),

@@ -91,3 +91,15 @@ def test_every_variable_is_documented_in_a_settings_table():
     tables = "".join((docs / page).read_text(encoding="utf-8") for page in ("configuration.md", "remote.md"))
     rows = [line for line in tables.splitlines() if line.startswith("|")]
     assert [name for name in variables() if not any(f"`{name}" in row for row in rows)] == []
+
+
+def test_the_audit_retention_is_a_flag_else_its_variable_else_forever():
+    env = {**TOKEN, "RELATEL_MCP_AUDIT_RETENTION_DAYS": "365"}
+    assert load_settings(env=TOKEN).audit_retention_days == 0  # every record kept
+    assert load_settings(env=env).audit_retention_days == 365
+    assert load_settings(env=env, audit_retention_days=30).audit_retention_days == 30
+    assert load_settings(env=env, audit_retention_days=0).audit_retention_days == 0
+    with pytest.raises(ConfigError, match="RELATEL_MCP_AUDIT_RETENTION_DAYS must be between 0 and 36500"):
+        load_settings(env={**TOKEN, "RELATEL_MCP_AUDIT_RETENTION_DAYS": "-1"})
+    with pytest.raises(ConfigError, match="--audit-retention-days must be between 0 and 36500"):
+        load_settings(env=TOKEN, audit_retention_days=40_000)

@@ -367,3 +367,37 @@ async def test_a_send_whose_outcome_cannot_be_written_reads_as_outcome_unknown(
     assert not result["call"].is_error  # it happened, and the answer says so
     assert audit[0]["decision"] == "outcome_unknown" and "stopped before" in audit[0]["detail"]
     assert len(sandbox.outbox()) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_an_audit_from_before_retention_is_kept_and_only_a_recorded_prune_removes_from_it(
+    kind, request, tmp_path
+):
+    """Migration 6 on a database at version 5: its records are kept and read as before, a DELETE is
+    refused until a prune recorded in the audit covers the rows, and then only those go."""
+    from relatel_mcp.policy.audit import prune
+
+    audit = "INSERT INTO audit (at, account, tool, kind, arguments, decision, status, intent_id) VALUES "
+    rows = [
+        audit
+        + "('2020-01-01T00:00:00+00:00', 'acct', 'initiate_call', 'costly', '{}', 'sending', NULL, NULL)",
+        audit + "('2020-01-01T00:00:01+00:00', 'acct', 'initiate_call', 'costly', '{}', 'sent', 200, 1)",
+        audit
+        + "('2999-01-01T00:00:00+00:00', 'acct', 'send_employee_sms', 'costly', '{}', 'declined', NULL, NULL)",
+    ]
+    url = _at_version(5, rows, kind, request, tmp_path)
+    async with open_store(url, tmp_path) as store:
+        assert [(r["decision"], r["status"]) for r in await store.recent()] == [
+            ("declined", None),
+            ("sent", 200),
+        ]
+        refused = await _try_to_rewrite(store)
+        pruned = await prune(store, 30, "command")
+        left = await store.recent()
+        refused_after = await _try_to_rewrite(store)
+    assert all("append-only" in message for message in refused + refused_after), refused + refused_after
+    assert pruned is not None and pruned.records == 1
+    assert [(r["tool"], r["decision"]) for r in left] == [
+        ("audit_retention", "pruned"),
+        ("send_employee_sms", "declined"),
+    ]

@@ -14,13 +14,23 @@ out), dry_run, invalid (the arguments were wrong). Records are kept per account 
 company and employee; before the account is known, of the token); phone numbers are kept; the
 confirmation token is never in the arguments (it is taken out before they get here), and any
 credential the server knows is redacted from them, wherever an agent pasted it.
+
+Retention (`RELATEL_MCP_AUDIT_RETENTION_DAYS`; unset or 0 keeps every record): `prune` removes the
+attempts older than that many days, and is an attempt of its own, written the same two ways:
+its intent (`pruning`, naming the cutoff) before anything is removed, which is what lets the
+database remove anything (store/schema.py, version 6), and its outcome after (`pruned`, and how
+many). Its records age like every other. An intent and its outcome go together, by the newer of
+the two; an intent whose outcome never came was a send the server stopped in the middle of
+(`outcome_unknown`): no send is out for as long as a day, so such an intent is never one whose
+outcome may still come, and it goes with the rest of its day.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mcp.types as types
@@ -28,7 +38,7 @@ import mcp.types as types
 from ..core import traces
 from ..core.catalog import Operation
 from ..core.errors import ToolError, redact
-from ..store import Store, StoreUnavailable
+from ..store import AuditFilter, Store, StoreUnavailable, stamp
 
 log = logging.getLogger(__name__)
 MAX_ARGUMENTS = 4000  # characters of JSON; invalid calls can carry anything
@@ -39,6 +49,14 @@ _DECISIONS = {
     "confirmation_required": "preview",
     "outcome_unknown": "outcome_unknown",
 }
+# Every decision a record can show (`outcome_unknown` stands for an intent without its outcome).
+DECISIONS = (
+    "sent", "failed", "outcome_unknown", "declined", "refused", "preview", "asked", "dry_run", "invalid",
+    "pruned", "pruning",
+)  # fmt: skip
+RETENTION_TOOL = "audit_retention"  # the records of a prune: never a tool of the catalogue
+SERVER = "server"  # their account: the server's own, not anyone's at Relatel
+HOUR = 3600.0
 
 
 class Audit:
@@ -93,7 +111,7 @@ class Audit:
         outcome = None if detail is None else str(detail)
         arguments = json.loads(redact(json.dumps(self.arguments, default=str), self.secrets))
         return {
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "at": stamp(datetime.now(UTC)),
             "account": self.account,
             "tool": self.op.name,
             "kind": self.op.kind,
@@ -125,3 +143,46 @@ def upstream_id(result: types.CallToolResult) -> str | None:
 def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(arguments, ensure_ascii=False, default=str)
     return arguments if len(text) <= MAX_ARGUMENTS else {"_truncated": text[:MAX_ARGUMENTS]}
+
+
+@dataclass(frozen=True)
+class Pruned:
+    older_than: str  # the cutoff, a stamp
+    records: int  # attempts removed (an intent with its outcome is one)
+
+
+async def prune(store: Store, days: int, by: str, now: datetime | None = None) -> Pruned | None:
+    """Remove the attempts older than `days` days, recorded as a prune (`by`: who asked, the
+    record's channel); None when none is that old, and then nothing is written."""
+    now = now or datetime.now(UTC)
+    cutoff = stamp(now - timedelta(days=days))
+    if not await store.prunable(cutoff):
+        return None
+    record: dict[str, Any] = {
+        "at": stamp(now),
+        "account": SERVER,
+        "tool": RETENTION_TOOL,
+        "kind": "destructive",
+        "arguments": {"older_than": cutoff, "retention_days": days},
+        "channel": by,
+        "decision": "pruning",
+    }
+    intent = await store.audit(record)
+    removed = await store.prune_audit(cutoff, intent)
+    detail = f"{removed} records older than {cutoff} removed"
+    await store.audit({**record, "decision": "pruned", "detail": detail}, intent_id=intent)
+    return Pruned(cutoff, removed)
+
+
+async def prune_due(
+    store: Store, days: int, every: float = HOUR, now: datetime | None = None
+) -> Pruned | None:
+    """A serving replica's prune: none while retention is off, nor when a prune was recorded
+    within `every` seconds, by any replica sharing the store or `relatel-mcp audit --prune`."""
+    if days <= 0:
+        return None
+    now = now or datetime.now(UTC)
+    last = await store.recent(1, matching=AuditFilter(tools=(RETENTION_TOOL,)))
+    if last and last[0]["at"] > stamp(now - timedelta(seconds=every)):
+        return None
+    return await prune(store, days, "server", now)

@@ -1,5 +1,6 @@
 """The state that must hold across restarts and replicas: budgets, single-use confirmations,
-approval pages, the token-check cache, and the append-only audit.
+approval pages, the token-check cache, and the append-only audit (a record leaves it only by a
+prune recorded in it, once older than the retention).
 
 One interface, two backends: SQLite in the state directory (the embedded default, for one host)
 and PostgreSQL (`RELATEL_MCP_STORE=postgresql://…`, for replicas on many hosts). Every operation is
@@ -7,7 +8,8 @@ one atomic statement written once here, in SQL both databases speak, so two conc
 any replicas can neither overspend a budget nor use a confirmation twice. When the database
 cannot be reached an operation raises `StoreUnavailable`: gated calls then fail closed.
 
-    store/base.py      Store (the interface, its SQL written once), ApprovalPage, StoreUnavailable
+    store/base.py      Store (the interface, its SQL written once), ApprovalPage, AuditFilter,
+                       StoreUnavailable
     store/schema.py    the migrations of each backend, applied at start-up under a lock
     store/sqlite.py    SqliteStore
     store/postgres.py  PostgresStore (psycopg 3, async, a connection pool)
@@ -23,22 +25,26 @@ from pathlib import Path
 from ..core.metrics import NO_METRICS, Metrics
 from .base import (
     ApprovalPage,
+    AuditFilter,
     Fetch,
     Store,
     StoreUnavailable,
     private_directory,
     private_file,
+    stamp,
     unusable_state_directory,
 )
 
 __all__ = [
     "ApprovalPage",
+    "AuditFilter",
     "Fetch",
     "Store",
     "StoreUnavailable",
     "open_store",
     "private_directory",
     "private_file",
+    "stamp",
     "unusable_state_directory",
 ]
 

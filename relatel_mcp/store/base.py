@@ -8,16 +8,18 @@ import json
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from ..core.errors import StartUpError
 from ..core.metrics import NO_METRICS, Metrics
-from .schema import AUDIT_FIELDS, RECENT
+from .schema import AUDIT_FIELDS, DECISION, PRUNABLE, RECORDS
 
 Fetch = Literal["none", "one", "all"]
+LAST_ID = 2**63 - 1  # beyond any record's id (PostgreSQL's BIGINT, SQLite's INTEGER)
 
 
 class StoreUnavailable(Exception):
@@ -238,16 +240,121 @@ class Store(ABC):
         )  # fmt: skip
         return int(row[0])
 
-    async def recent(self, limit: int = 50, accounts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """The latest attempts, newest first, each an intent merged with its outcome: of these
-        accounts (or token pseudonyms), or of all."""
-        where = f"AND i.account IN ({', '.join('?' * len(accounts))})" if accounts else ""
-        sql = self._sql(RECENT.format(where=where, limit="?"))
-        rows = await self._run(sql, (*accounts, limit), "all")
+    async def recent(
+        self, limit: int = 50, accounts: tuple[str, ...] = (), matching: AuditFilter | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest attempts that match, newest first, each an intent merged with its outcome: of
+        these accounts (or token pseudonyms), or of all."""
+        matching = matching or AuditFilter()
+        if accounts:
+            matching = replace(matching, accounts=accounts)
+        return await self._records(matching, "DESC", limit)
+
+    async def audit_records(
+        self, matching: AuditFilter | None = None, *, latest: int | None = None, page: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The records that match, oldest first: all of them, or the latest `latest`. Read `page`
+        at a time, each page after the last one's id (keyset), so that an audit of any size is
+        never held whole; the records written after this began are left out, so it ends."""
+        matching = matching or AuditFilter()
+        top = (await self._one("SELECT max(id) FROM audit"))[0]
+        if top is None:
+            return
+        after = 0
+        if latest is not None:  # from the `latest`-th newest on
+            rows = await self._records(matching, "DESC", 1, offset=latest - 1, upto=int(top), ids=True)
+            after = rows[0] - 1 if rows else 0
+        while True:
+            records = await self._records(matching, "ASC", page, after=after, upto=int(top))
+            for record in records:
+                yield record
+            if len(records) < page:
+                return
+            after = records[-1]["id"]
+
+    async def _records(
+        self,
+        matching: AuditFilter,
+        order: Literal["ASC", "DESC"],
+        limit: int,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        offset: int = 0,
+        ids: bool = False,
+    ) -> list[Any]:
+        where, params = matching.where()
+        if after:
+            where, params = f"{where} AND i.id > ?", [*params, after]
+        if upto is not None:
+            where, params = f"{where} AND i.id <= ?", [*params, upto]
+        sql = RECORDS.format(where=where, order=order) + (" OFFSET ?" if offset else "")
+        rows = await self._run(self._sql(sql), (*params, limit, *([offset] if offset else [])), "all")
+        if ids:
+            return [row[0] for row in rows]
         records = [dict(zip(AUDIT_FIELDS, row, strict=True)) for row in rows]
         for record in records:
             record["arguments"] = json.loads(record["arguments"])
         return records
+
+    async def prunable(self, cutoff: str) -> bool:
+        """Is there an attempt older than `cutoff` (a stamp), its outcome too, for a prune to remove?"""
+        rows = await self._run(self._sql(PRUNABLE), (cutoff, LAST_ID, cutoff, LAST_ID, 1), "all")
+        return bool(rows)
+
+    async def prune_audit(self, cutoff: str, prune_id: int, batch: int = 500) -> int:
+        """Delete the attempts older than `cutoff` (a stamp) written before the prune record
+        `prune_id`, each intent with its outcome, `batch` at a time; how many. The database lets
+        only rows that prune record covers go (schema.py, version 6)."""
+        removed = 0
+        while True:
+            rows = await self._run(self._sql(PRUNABLE), (cutoff, prune_id, cutoff, prune_id, batch), "all")
+            ids = [row[0] for row in rows]
+            if not ids:
+                return removed
+            marks = ", ".join("?" * len(ids))
+            await self._run(
+                self._sql(f"DELETE FROM audit WHERE id IN ({marks}) OR intent_id IN ({marks}) RETURNING id"),
+                (*ids, *ids),
+                "all",
+            )
+            removed += len(ids)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which attempts: each field given narrows them, and an empty one does not. `since` and
+    `until` are stamps (`stamp`): from `since` on, and before `until`; `decisions` are the
+    merged record's (`outcome_unknown` for an intent without its outcome)."""
+
+    since: str | None = None
+    until: str | None = None
+    tools: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL for the intent `i` and its outcome `o`, with `?` parameters: "AND ..." and its values."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            clauses.append("i.at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("i.at < ?")
+            params.append(self.until)
+        for column, values in (("i.tool", self.tools), (f"({DECISION})", self.decisions),
+                               ("i.account", self.accounts)):  # fmt: skip
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as the audit writes it (`at`): UTC, ISO 8601, to the second. Stamps of this one
+    format sort as text in the order of time, which is how the store compares them."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def private_directory(directory: Path) -> Path:

@@ -16,6 +16,11 @@ its database records, in one transaction each.
 5  the budget's and the audit's `tenant` column is renamed `account`, after what it holds: the
    account (a pseudonym of company and employee; before that is known, of the token), not the
    credential a call uses
+6  retention: a record may leave the audit only by a prune recorded in it first (a `pruning`
+   record of the tool `audit_retention`, written after the records it removes, naming the cutoff
+   they are older than): UPDATE (and TRUNCATE) are refused as before, and so is any DELETE of a
+   row that no such record covers. Indexes on `at` (the time filters, the prune) and on
+   `(tool, id)` (the tool filter, the last prune)
 
 Version 1 is written with IF NOT EXISTS so that a SQLite file from before migrations existed is
 taken over as it is.
@@ -70,6 +75,15 @@ SQLITE: tuple[str, ...] = (
     DROP INDEX audit_tenant;
     CREATE INDEX audit_account ON audit (account, id);
     """,
+    """
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit WHEN NOT EXISTS (
+        SELECT 1 FROM audit p WHERE p.tool = 'audit_retention' AND p.decision = 'pruning'
+        AND p.id > OLD.id AND OLD.at < json_extract(p.arguments, '$.older_than'))
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a record leaves it only by a prune recorded in it'); END;
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_tool ON audit (tool, id);
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -120,6 +134,23 @@ POSTGRES: tuple[str, ...] = (
     ALTER TABLE audit RENAME COLUMN tenant TO account;
     ALTER INDEX audit_tenant RENAME TO audit_account;
     """,
+    """
+    DROP TRIGGER audit_no_change ON audit;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+    CREATE FUNCTION audit_pruned_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM audit p WHERE p.tool = 'audit_retention' AND p.decision = 'pruning'
+                       AND p.id > OLD.id AND OLD.at < (p.arguments::jsonb ->> 'older_than')) THEN
+                RETURN OLD;
+            END IF;
+            RAISE EXCEPTION 'the audit log is append-only: a record leaves it only by a prune recorded in it';
+        END $$;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_pruned_only();
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_tool ON audit (tool, id);
+    """,
 )
 
 AUDIT_FIELDS = (
@@ -136,17 +167,27 @@ AUDIT_FIELDS = (
     "detail",
 )
 # One logical record per attempt: an intent merged with its outcome, if one was written.
-RECENT = """
+# An intent without an outcome is a send the server stopped in the middle of: outcome unknown.
+DECISION = """CASE WHEN o.id IS NOT NULL THEN o.decision
+                WHEN i.decision = 'sending' THEN 'outcome_unknown' ELSE i.decision END"""
+RECORDS = f"""
     SELECT i.id, i.at, i.account, i.tool, i.kind, i.arguments,
            CASE WHEN o.id IS NULL THEN i.channel ELSE o.channel END,
-           CASE WHEN o.id IS NOT NULL THEN o.decision
-                WHEN i.decision = 'sending' THEN 'outcome_unknown' ELSE i.decision END,
+           {DECISION},
            CASE WHEN o.id IS NULL THEN i.status ELSE o.status END,
            CASE WHEN o.id IS NULL THEN i.upstream_id ELSE o.upstream_id END,
            CASE WHEN o.id IS NOT NULL THEN o.detail
                 WHEN i.decision = 'sending' THEN 'sent; the server stopped before it learned the outcome'
                 ELSE i.detail END
     FROM audit i LEFT JOIN audit o ON o.intent_id = i.id
-    WHERE i.intent_id IS NULL {where}
-    ORDER BY i.id DESC LIMIT {limit}
+    WHERE i.intent_id IS NULL {{where}}
+    ORDER BY i.id {{order}} LIMIT ?
+"""
+# The logical records (intents) a prune may remove: older than the cutoff, written before the
+# prune's own record, and with no outcome that is not (an intent and its outcome go together).
+PRUNABLE = """
+    SELECT i.id FROM audit i
+    WHERE i.intent_id IS NULL AND i.at < ? AND i.id < ?
+      AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.intent_id = i.id AND (o.at >= ? OR o.id > ?))
+    ORDER BY i.id LIMIT ?
 """
