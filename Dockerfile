@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY relatel_mcp ./relatel_mcp
-RUN pip install ".[postgres]" && useradd --create-home --uid 10001 relatel
+RUN pip install ".[postgres,otel]" && useradd --create-home --uid 10001 relatel
 USER relatel
 ENV RELATEL_MCP_STATE_DIR=/home/relatel/state
 # Made by the user before VOLUME: Docker gives a new named volume this directory's owner and mode
