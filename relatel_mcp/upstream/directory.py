@@ -30,6 +30,7 @@ from ..core.catalog import Operation
 from ..core.errors import ToolError
 from ..core.prompts import COMPLETES
 from ..core.request import parsed_json
+from ..core.results import next_page
 from ..core.sanitize import clean_text
 from .client import RelatelClient, Tenant
 
@@ -179,7 +180,7 @@ class Directory:
                 for item in items:
                     if isinstance(item, dict) and item.get("id") is not None:
                         records.setdefault(str(item["id"]), item)
-                cursor = _cursor(op, items[-1]) if paged and items else None
+                cursor = next_page(op, items) if paged else None
                 if not paged or len(items) < self.page_size or len(records) == before or cursor is None:
                     whole = True
                     break
@@ -189,14 +190,6 @@ class Directory:
         entries = [Entry.of(id, name) for id, record in records.items() if (name := _name_of(record))]
         entries.sort(key=lambda e: (e.key, len(e.id), e.id))
         return Listing(tuple(entries[:most]), whole and len(entries) <= most)
-
-
-def _cursor(op: Operation, last: Any) -> dict[str, Any] | None:
-    """The arguments for the page after the one ending with `last` (the catalogue's Paging)."""
-    if op.page is None or not isinstance(last, dict) or last.get(op.page.field) is None:
-        return None
-    value = last[op.page.field]
-    return {op.page.param: value + op.page.step if isinstance(value, int) else value}
 
 
 def _name_of(record: dict[str, Any]) -> str:
