@@ -1,0 +1,138 @@
+"""Mutation testing of the parts that must not break: the gate and its confirmation ladder, the
+sealed request states, the approval pages, the pipeline's budget and refund steps, the HTTP
+transports' auth and Host checks, and the store's single-use records.
+
+mutmut (configured in pyproject.toml's [tool.mutmut]) changes one thing at a time in the functions
+of SCOPE (a comparison flipped, a constant changed, an argument dropped, ...) and runs the tests
+that reach that function; a change no test notices "survives". This prints the score per module
+and fails if any mutant survives that is not in EQUIVALENT, the mutants that cannot change
+behaviour, each with the reason.
+
+    .venv/bin/python scripts/mutation.py            # all of SCOPE (CI runs this)
+    .venv/bin/python scripts/mutation.py --report   # the scores of the last run, nothing run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from fnmatch import fnmatch
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+# module -> the functions mutated there, as mutmut names them (x_name, xǁClassǁmethod).
+SCOPE: dict[str, list[str]] = {
+    # the gate's checks, in the order it makes them, and the budget given back
+    "relatel_mcp.policy.gate": [
+        "xǁGateǁ_mode",
+        "xǁGateǁkilled",
+        "xǁGateǁ_check",
+        "xǁGateǁ_check_destinations",
+        "xǁGateǁ_check_budget",
+        "xǁGateǁ_recheck",
+        "xǁGateǁrefund",
+        # the confirmation ladder: an answer is a yes, a sealed state or token is redeemed, a page decided
+        "xǁGateǁ_answer",
+        "xǁGateǁ_accepted",
+        "xǁGateǁ_seal",
+        "xǁGateǁ_redeem",
+        "xǁGateǁ_decision",
+    ],
+    "relatel_mcp.policy.seal": ["xǁSealerǁseal", "xǁSealerǁopen"],
+    "relatel_mcp.policy.approvals": ["xǁApprovalsǁdecide", "xǁApprovalsǁwait"],
+    "relatel_mcp.pipeline": ["xǁPipelineǁ_send", "xǁPipelineǁ_refund"],
+    "relatel_mcp.front.transports": [
+        "xǁBearerAuthǁ__call__",
+        "x__bearer",
+        "x__public",
+        "x__credential_check",
+        "xǁPassthroughVerifierǁ__call__",
+        "x__transport_security",
+    ],
+    "relatel_mcp.store.base": [
+        "xǁStoreǁspend",
+        "xǁStoreǁrefund",
+        "xǁStoreǁuse_once",
+        "xǁStoreǁdecide",
+        "xǁStoreǁtake_secret",
+    ],
+}
+
+# Mutants that cannot change what the code does, each with why (a survivor not listed here fails).
+EQUIVALENT: dict[str, str] = {}
+
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def patterns() -> list[str]:
+    return [f"{module}.{function}__mutmut_*" for module, functions in SCOPE.items() for function in functions]
+
+
+def in_scope(name: str) -> bool:
+    return any(fnmatch(name, pattern) for pattern in patterns())
+
+
+def results() -> dict[str, str]:
+    """Every mutant in SCOPE of the last run, with its status."""
+    from mutmut.stats import status_by_exit_code
+
+    found: dict[str, str] = {}
+    for meta in (ROOT / "mutants").rglob("*.py.meta"):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if in_scope(name):
+                found[name] = status_by_exit_code[code]
+    return found
+
+
+def report(found: dict[str, str]) -> list[str]:
+    """Print the score per module; return the survivors that are not known to be equivalent."""
+    print(f"\n{'module':34} {'mutants':>8} {'killed':>7} {'equivalent':>10} {'survived':>9} {'score':>7}")
+    unexplained: list[str] = []
+    for module in SCOPE:
+        mine = {n: s for n, s in found.items() if n.startswith(module + ".")}
+        counts = Counter("killed" if s in KILLED else s for s in mine.values())
+        survivors = [n for n, s in mine.items() if s not in KILLED]
+        equivalent = sum(n in EQUIVALENT for n in survivors)
+        unexplained += [n for n in survivors if n not in EQUIVALENT]
+        judged = len(mine) - equivalent
+        score = counts["killed"] / judged if judged else 1.0
+        print(f"{module:34} {len(mine):8} {counts['killed']:7} {equivalent:10} "
+              f"{len(survivors) - equivalent:9} {score:7.1%}")  # fmt: skip
+    for name in sorted(unexplained):
+        print(f"survived: {name}   (mutmut show {name})")
+    return unexplained
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="print the last run's scores; run nothing")
+    args = parser.parse_args()
+    if not args.report:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # results of other code must not count
+        started = time.monotonic()
+        env = {**os.environ, "RELATEL_MCP_MUTATION": "1"}
+        command = [str(MUTMUT), "run", "--max-children", str(os.cpu_count() or 2), *patterns()]
+        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        print(f"mutmut ran in {time.monotonic() - started:.0f} s (exit {run.returncode})")
+        if run.returncode != 0:
+            print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
+            return run.returncode
+    found = results()
+    if not found:
+        print("no mutants in scope: run it without --report first")
+        return 1
+    unexplained = report(found)
+    unchecked = [n for n, s in found.items() if s == "not checked"]
+    return 1 if unexplained or unchecked else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
