@@ -8,6 +8,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,12 @@ from relatel_mcp.policy import Policy
 
 from .hygiene import HYGIENE_TOKEN
 from .support import (
+    EXE,
     INITIALIZE,
     MCP_HEADERS,
     TOOL_COUNT,
     answering,
+    env,
     error_of,
     http_transport,
     serve_http,
@@ -159,6 +163,68 @@ async def test_allowed_hosts_flag_admits_a_real_hostname(sandbox, tmp_path):
             headers = {**MCP_HEADERS, "Authorization": f"Bearer {KEYS[0]}", "Host": "mcp.example.com"}
             response = await http.post("/mcp", json=INITIALIZE, headers=headers)
     assert response.status_code == 200
+
+
+@contextmanager
+def cli_server(*args: str) -> Iterator[str]:
+    """`relatel-mcp serve --sandbox --auth none` over HTTP as a subprocess: the line it serves at."""
+    process = subprocess.Popen(
+        [EXE, "serve", "--sandbox", "--auth", "none", "--port", "0", *args],
+        env=env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        while "serving MCP at" not in line:
+            line = process.stderr.readline()
+            assert line, "the server exited before serving"
+        yield line
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def served_url(line: str) -> str:
+    found = re.search(r"serving MCP at (http://127\.0\.0\.1:\d+)/", line)
+    assert found, line
+    return found.group(1)
+
+
+@pytest.mark.slow  # a server process for each
+@pytest.mark.parametrize(
+    ("allowed", "admitted", "refused"),
+    [
+        (None, [], ["evil.example.com"]),  # loopback only
+        ("mcp.example.com,other.example", ["mcp.example.com", "other.example"], ["evil.example.com"]),
+        ("*", ["evil.example.com", "mcp.example.com"], []),  # the check is off (a proxy checks)
+    ],
+)
+async def test_allowed_hosts_admits_loopback_the_names_given_or_with_star_any(allowed, admitted, refused):
+    flag = ["--allowed-hosts", allowed] if allowed else []
+    with cli_server("--transport", "http", *flag) as line:
+        url = served_url(line)
+        async with httpx2.AsyncClient(base_url=url, headers=MCP_HEADERS) as http:
+
+            async def status(host: str | None) -> int:
+                named = {"Host": host, "Origin": f"http://{host}"} if host else {}
+                return (await http.post("/mcp", json=INITIALIZE, headers=named)).status_code
+
+            assert await status(None) == 200  # the loopback address the server listens on
+            assert [await status(h) for h in admitted] == [200] * len(admitted)
+            assert [await status(h) for h in refused] == [421] * len(refused)
+
+
+@pytest.mark.slow  # a server process for each
+@pytest.mark.parametrize(("transport", "endpoints"), [("http", ["/mcp", "/sse"]), ("sse", ["/sse"])])
+async def test_transport_http_serves_both_transports_and_sse_only_the_legacy_one(transport, endpoints):
+    with cli_server("--transport", transport) as line:
+        url = served_url(line)
+        async with httpx2.AsyncClient(base_url=url) as http:
+            streamable = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        async with Client(sse_transport(url)) as session:
+            legacy = await session.call_tool("get_current_employee", {})
+    assert line.split(" (")[0].endswith(" and ".join(f"{url}{e}" for e in endpoints))
+    assert streamable.status_code == (200 if "/mcp" in endpoints else 404)
+    assert legacy.structured_content["employee"]["name"] == "Mette Hansen"
 
 
 async def test_request_body_size_limit(api_key_server):
