@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import secrets
+import sqlite3
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,10 +32,12 @@ from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.oauth import server as provider
 from relatel_mcp.oauth.clients import RegistrationLimits
 from relatel_mcp.oauth.relatel import RelatelApp
+from relatel_mcp.policy.seal import load_secret
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 from relatel_mcp.store import open_store
 
-from .services import free_port
+from .services import Postgres, free_port
+from .stores import STORES
 from .support import EXE, env, error_of, serve_http, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -765,3 +771,89 @@ async def test_a_public_client_revokes_with_its_client_id_alone(oauth_server):
     assert after.status_code == 401 and refreshed.status_code == 400  # the grant ended
     assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
     assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
+
+
+# ------------------------------------------------------------------ what the store keeps
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+def query(state_dir: Path, store: str | None, sql: str, *params: Any) -> list[tuple]:
+    """A statement on the server's own database, as the server left it (SQLite in the state
+    directory, or the PostgreSQL database `store`); `?` marks a parameter."""
+    if store is None:
+        with contextlib.closing(sqlite3.connect(state_dir / "state.db")) as db, db:
+            return db.execute(sql, params).fetchall()
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        cursor = conn.execute(sql.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def at_rest(state_dir: Path, store: str | None) -> str:
+    """Everything the server keeps: every byte of its state directory (SQLite's database and
+    journal among them) and, with PostgreSQL, every row of every table."""
+    kept = b"".join(path.read_bytes() for path in state_dir.rglob("*") if path.is_file()).decode("latin-1")
+    if store is None:
+        return kept
+    tables = query(state_dir, store, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    rows = [row for (table,) in tables for row in query(state_dir, store, f'SELECT t::text FROM "{table}" t')]
+    return kept + "\n".join(str(row) for row in rows)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+async def test_at_rest_the_relatel_token_is_sealed_and_the_flows_secrets_are_digests(
+    sandbox, tmp_path, request, backend
+):
+    store = None
+    if backend == "postgres":
+        store = request.getfixturevalue("postgres").create_database(f"oauth_{time.monotonic_ns()}")
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, store=store)
+    with serve_http(settings, oauth_options(sandbox)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            flow = Flow(url)
+            await flow.register(http)
+            back = await flow.authorize(http)
+            code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+            tokens = (await flow.token(http, code)).json()
+            assert (await whoami(http, tokens["access_token"])).status_code == 200
+        kept = at_rest(tmp_path, store)
+        (sealed,) = query(tmp_path, store, "SELECT relatel_token FROM oauth_grant")
+    (relatel_token,) = sandbox.state.oauth_tokens  # the one token Relatel issued in this flow
+    issued = [code, tokens["access_token"], tokens["refresh_token"]]
+    assert relatel_token not in kept
+    assert provider.Vault(load_secret(tmp_path, None)).open(sealed[0]) == relatel_token  # sealed, by our key
+    assert not [secret for secret in issued if secret in kept]
+    assert all(provider.hashed(secret) in kept for secret in issued)  # kept as their SHA-256 only
+
+
+async def test_an_access_token_lives_one_hour_then_is_refused(oauth_server, tmp_path):
+    """The hour is passed by moving the token's record back an hour, as the clock would."""
+    store = STORES.databases.get(tmp_path)
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        before = time.time()
+        tokens = await flow.log_in(http)
+        within = await whoami(http, tokens["access_token"])
+        digest = provider.hashed(tokens["access_token"])
+        ((expires, data),) = query(
+            tmp_path, store, "SELECT expires, data FROM oauth_secret WHERE digest = ?", digest
+        )
+        an_hour_on = {**json.loads(data), "expires": json.loads(data)["expires"] - 3601}
+        query(tmp_path, store, "UPDATE oauth_secret SET expires = ?, data = ? WHERE digest = ?",
+              expires - 3601, json.dumps(an_hour_on), digest)  # fmt: skip
+        after = await whoami(http, tokens["access_token"])
+        refresh = {"grant_type": "refresh_token", "client_id": flow.client_id,
+                   "refresh_token": tokens["refresh_token"]}  # fmt: skip
+        renewed = (await http.post("/token", data=refresh)).json()
+        again = await whoami(http, renewed["access_token"])
+    assert tokens["expires_in"] == 3600 and renewed["expires_in"] == 3600
+    assert before + 3600 <= expires <= time.time() + 3600
+    assert within.status_code == 200 and after.status_code == 401
+    assert again.status_code == 200  # the client goes on with its refresh token
