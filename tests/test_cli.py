@@ -100,6 +100,22 @@ def test_an_api_key_shorter_than_16_characters_is_refused_and_one_of_16_serves()
         assert httpx2.post(f"{served.url}/mcp", json=INITIALIZE, headers=headers).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("args", "environment", "says"),
+    [
+        ([], {}, "--auth oauth needs this server's app at Relatel: set RELATEL_CLIENT_ID and RELATEL_CLIENT_SECRET"),
+        (["--host", "0.0.0.0"], {"RELATEL_CLIENT_ID": "app", "RELATEL_CLIENT_SECRET": "its-secret"},
+         "--auth oauth needs --public-url"),
+    ],
+)  # fmt: skip
+def test_auth_oauth_needs_the_servers_app_at_relatel_and_a_public_url(args, environment, says):
+    """On loopback the public URL is the server's own address; elsewhere it must be given."""
+    line = one_line(
+        run("serve", "--transport", "http", "--auth", "oauth", "--port", "0", *args, **environment)
+    )
+    assert says in line
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
     server = Postgres().start()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from mcp import Client
 
 from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
+from relatel_mcp.web.serving import ConnectionLimits
 
 from .hygiene import HYGIENE_TOKEN
 from .support import (
@@ -244,6 +247,40 @@ async def test_concurrent_session_cap(sandbox, tmp_path):
         ) as http:
             statuses = [(await http.post("/mcp", json=INITIALIZE)).status_code for _ in range(3)]
     assert statuses == [200, 200, 503]
+
+
+async def closed_unanswered(reader: asyncio.StreamReader, within: float) -> float:
+    """Seconds until the server closes this connection without a word (at most `within`)."""
+    started = time.monotonic()
+    with anyio.fail_after(within):
+        assert await reader.read() == b""
+    return time.monotonic() - started
+
+
+async def test_a_body_that_stops_arriving_is_closed_at_its_deadline(sandbox, tmp_path):
+    """30 s by default (1 s here): the headers came, the body stopped half-way."""
+    options = HttpOptions(auth="api-key", api_keys=KEYS, limits=ConnectionLimits(body_timeout=1.0))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        reader, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+        writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{".encode())
+        await writer.drain()
+        closed_after = await closed_unanswered(reader, within=10)
+        writer.close()
+    assert 1 <= closed_after < 10 and ConnectionLimits().body_timeout == 30
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once(sandbox, tmp_path):
+    """--max-connections (1000 by default; 3 here) counts every open connection, from anyone."""
+    options = HttpOptions(auth="api-key", api_keys=KEYS, limits=ConnectionLimits(total=3))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        address = url.removeprefix("http://").split(":")
+        held = [await asyncio.open_connection(*address) for _ in range(3)]
+        reader, writer = await asyncio.open_connection(*address)
+        refused_after = await closed_unanswered(reader, within=5)
+        for _, each in [*held, (reader, writer)]:
+            each.close()
+    assert refused_after < 1 and ConnectionLimits().total == 1000
 
 
 async def test_healthz_needs_no_credential(api_key_server):
