@@ -857,3 +857,47 @@ async def test_an_access_token_lives_one_hour_then_is_refused(oauth_server, tmp_
     assert before + 3600 <= expires <= time.time() + 3600
     assert within.status_code == 200 and after.status_code == 401
     assert again.status_code == 200  # the client goes on with its refresh token
+
+
+async def test_a_token_from_before_secrets_were_bound_to_a_resource_is_refused(oauth_server, tmp_path):
+    """An access or refresh token stored without the resource it is for (as servers stored them
+    before the binding existed) is refused: its client logs in once more."""
+    store = STORES.databases.get(tmp_path)
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        tokens = await flow.log_in(http)
+        for kind in ("access", "refresh"):
+            digest = provider.hashed(tokens[f"{kind}_token"])
+            ((data,),) = query(tmp_path, store, "SELECT data FROM oauth_secret WHERE digest = ?", digest)
+            unbound = {k: v for k, v in json.loads(data).items() if k != "resource"}
+            query(
+                tmp_path,
+                store,
+                "UPDATE oauth_secret SET data = ? WHERE digest = ?",
+                json.dumps(unbound),
+                digest,
+            )
+        mcp = await whoami(http, tokens["access_token"])
+        refreshed = await http.post("/token", data={"grant_type": "refresh_token", "client_id": flow.client_id,
+                                                    "refresh_token": tokens["refresh_token"]})  # fmt: skip
+    assert mcp.status_code == 401 and refreshed.status_code == 400
+
+
+async def test_the_consent_page_names_the_client_and_where_the_browser_goes_back(oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        await flow.register(http)
+        _, challenge = pkce()
+        started = await http.get("/authorize", params={
+            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+            "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
+        page = (await http.get(started.headers["location"])).text
+    assert "Test client" in page and flow.client_id in page and CLIENT_REDIRECT in page
+    assert 'value="allow">Allow</button>' in page and 'value="deny">Deny</button>' in page
+
+
+async def test_the_metadata_names_none_among_the_client_authentication_methods(oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]
+    assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
