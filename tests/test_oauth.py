@@ -32,13 +32,15 @@ from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.oauth import server as provider
 from relatel_mcp.oauth.clients import RegistrationLimits
 from relatel_mcp.oauth.relatel import RelatelApp
+from relatel_mcp.policy import Policy
+from relatel_mcp.policy.rules import Budgets
 from relatel_mcp.policy.seal import load_secret
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 from relatel_mcp.store import open_store
 
 from .services import Postgres, free_port
 from .stores import STORES
-from .support import EXE, env, error_of, serve_http, settings_for
+from .support import EXE, INITIALIZE, MCP_HEADERS, env, error_of, serve_http, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -901,3 +903,47 @@ async def test_the_metadata_names_none_among_the_client_authentication_methods(o
         metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
     assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
+
+
+# ------------------------------------------------------------------ each user a tenant
+
+
+async def place_call(http: httpx2.AsyncClient, access_token: str) -> dict[str, Any]:
+    """initiate_call as a 2026-07-28 client (the policy allows it without a question): its result."""
+    call = {**WHOAMI, "params": {**WHOAMI["params"], "name": "initiate_call",
+                                 "arguments": {"to_number": "+45 28 11 44 77"}}}  # fmt: skip
+    headers = {**MCP, "Mcp-Name": "initiate_call", "Authorization": f"Bearer {access_token}"}
+    return json.loads((await http.post("/mcp", json=call, headers=headers)).text)["result"]
+
+
+async def test_two_clients_of_one_person_share_the_persons_budget_and_audit(sandbox, tmp_path):
+    """Budgets and the audit follow the Relatel account behind the grant, not the client."""
+    policy = Policy(costly="allow", budgets=Budgets(calls=1))
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, policy=policy)
+    with serve_http(settings, oauth_options(sandbox)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            first, second = [await Flow(url).log_in(http, "sandbox-admin") for _ in range(2)]
+            jonas = await Flow(url).log_in(http, "sandbox-employee")
+            results = [await place_call(http, t["access_token"]) for t in (first, second, jonas)]
+    assert [bool(r.get("isError")) for r in results] == [False, True, False]
+    assert "budget of 1 calls" in results[1]["structuredContent"]["error"]["message"]  # Mette's, via client 2
+    async with open_store(settings.store, tmp_path) as store:
+        accounts = [r["account"] for r in await store.recent(10)]
+    assert len(accounts) == 3 and len(set(accounts)) == 2  # Mette's two calls under one account
+
+
+async def test_an_oauth_session_is_bound_to_the_client_and_person_that_opened_it(sandbox, oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        mette = await Flow(oauth_server).log_in(http)
+        jonas = await Flow(oauth_server).log_in(http, "sandbox-employee")
+
+        async def post(body: dict[str, Any], tokens: dict[str, Any], **headers: str) -> httpx2.Response:
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            return await http.post("/mcp", json=body, headers={**MCP_HEADERS, **bearer, **headers})
+
+        opened = await post(INITIALIZE, mette)
+        session = opened.headers["mcp-session-id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        stolen = await post(ping, jonas, **{"Mcp-Session-Id": session})
+        own = await post(ping, mette, **{"Mcp-Session-Id": session})
+    assert opened.status_code == 200 and stolen.status_code == 404 and own.status_code == 200
