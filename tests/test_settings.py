@@ -111,3 +111,11 @@ def test_the_gates_defaults_are_the_documented_ones():
     policy = load_settings(env=TOKEN).policy
     assert (policy.costly, policy.destructive, policy.allow_prefixes) == ("confirm", "confirm", ("45",))
     assert (policy.elicit_timeout_seconds, policy.token_ttl_seconds) == (120, 300)
+
+
+def test_a_metrics_token_shorter_than_16_characters_is_refused_naming_it():
+    with pytest.raises(ConfigError, match="RELATEL_MCP_METRICS_TOKEN must be at least 16 characters"):
+        load_settings(env={**TOKEN, "RELATEL_MCP_METRICS_TOKEN": "m" * 15})
+    assert (
+        load_settings(env={**TOKEN, "RELATEL_MCP_METRICS_TOKEN": "m" * 16}).remote.metrics_token == "m" * 16
+    )
