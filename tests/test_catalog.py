@@ -313,3 +313,26 @@ def test_a_gated_tool_the_gate_cannot_describe_stops_the_server_at_start_up(docu
 
     with pytest.raises(CatalogError, match="create_contact_comment"):
         anyio.run(start)
+
+
+HINTS = {  # docs/safety.md#kinds: readOnly, destructive, idempotent (by method), openWorld
+    "read": lambda method: (True, False, True, False),
+    "write": lambda method: (False, False, method in ("PUT", "PATCH"), False),
+    "destructive": lambda method: (False, True, method == "DELETE", False),
+    "costly": lambda method: (False, True, False, True),
+}
+
+
+@pytest.mark.anyio
+async def test_a_client_sees_each_tools_four_hints_as_the_kinds_table_says(sandbox):
+    """tools/list as an MCP client gets it (one that can ask its user: every tool listed)."""
+    from .support import answering, connect
+
+    operations = {op.name: op for op in catalog.load()}
+    async with connect(sandbox.url, elicitation_callback=answering("decline")) as session:
+        tools = (await session.list_tools()).tools
+    assert {t.name for t in tools} == set(operations)
+    for tool in tools:
+        op, hints = operations[tool.name], tool.annotations
+        seen = (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint)
+        assert seen == HINTS[op.kind](op.method), tool.name

@@ -21,7 +21,8 @@ import pytest
 from mcp import Client
 
 from .hygiene import Hygiene, scan_stderr
-from .support import EXE, answering, env, http_transport
+from .services import Postgres
+from .support import EXE, INITIALIZE, MCP_HEADERS, answering, env, http_transport
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +87,55 @@ def test_a_config_error_is_one_line_with_or_without_the_sandbox(args, environmen
     for sandbox in (["--sandbox"], []):
         line = one_line(run("serve", *sandbox, *http, *args, RELATEL_TOKEN="sandbox-admin", **environment))
         assert says in line
+
+
+def test_an_api_key_shorter_than_16_characters_is_refused_and_one_of_16_serves():
+    short, enough = "short-key-01234", "short-key-012345"  # 15 and 16 characters
+    line = one_line(run("serve", "--sandbox", "--transport", "http", "--port", "0",
+                        RELATEL_MCP_API_KEYS=f"{KEY},{short}"))  # fmt: skip
+    assert "every key in RELATEL_MCP_API_KEYS must be at least 16 characters" in line
+    assert short not in line  # named by its variable, never shown
+    with serving("--sandbox", RELATEL_MCP_API_KEYS=enough) as served:
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {enough}"}
+        assert httpx2.post(f"{served.url}/mcp", json=INITIALIZE, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "environment", "says"),
+    [
+        ([], {}, "--auth oauth needs this server's app at Relatel: set RELATEL_CLIENT_ID and RELATEL_CLIENT_SECRET"),
+        (["--host", "0.0.0.0"], {"RELATEL_CLIENT_ID": "app", "RELATEL_CLIENT_SECRET": "its-secret"},
+         "--auth oauth needs --public-url"),
+    ],
+)  # fmt: skip
+def test_auth_oauth_needs_the_servers_app_at_relatel_and_a_public_url(args, environment, says):
+    """On loopback the public URL is the server's own address; elsewhere it must be given."""
+    line = one_line(
+        run("serve", "--transport", "http", "--auth", "oauth", "--port", "0", *args, **environment)
+    )
+    assert says in line
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+@pytest.mark.slow  # starts PostgreSQL
+def test_a_shared_store_without_a_shared_secret_is_refused(sandbox, postgres, tmp_path):
+    """Replicas sharing a store must share the secret that seals confirmations: without one a
+    server refuses to start, before it serves anything; with one, the same store serves."""
+    shared = {"RELATEL_TOKEN": "sandbox-admin", "RELATEL_BASE_URL": sandbox.url,
+              "RELATEL_MCP_STORE": postgres.create_database("cli_shared_store")}  # fmt: skip
+    line = one_line(run("serve", "--state-dir", str(tmp_path), **shared))
+    assert "a shared store needs a shared RELATEL_MCP_SECRET" in line
+    secret = "a-secret-every-replica-shares-0123456789"
+    with serving(
+        "--auth", "none", "--state-dir", str(tmp_path), RELATEL_MCP_SECRET=secret, **shared
+    ) as served:
+        assert httpx2.get(f"{served.url}/readyz").json() == {"status": "ready"}  # the store answers
 
 
 def test_the_sandbox_can_be_chosen_by_environment():

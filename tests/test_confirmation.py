@@ -569,3 +569,34 @@ async def test_a_request_state_works_only_with_the_credential_it_was_given_to(sa
         )
     assert error["code"] == "refused" and "another client of this account" in error["message"]
     assert sent(sandbox) == []
+
+
+async def test_a_question_the_client_fails_to_show_sends_nothing(sandbox):
+    """A broken channel: the client's side of the question fails (its form cannot be shown), so
+    the server gets an error instead of an answer."""
+
+    async def broken(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        raise RuntimeError("the window went away")
+
+    async with connect(sandbox.url, mode="legacy", elicitation_callback=broken) as session:
+        error = error_of(await session.call_tool(*CALL))
+        audit = await audit_log(session)
+    assert error["code"] == "declined" and "nothing was sent" in error["message"], error
+    assert sent(sandbox) == [] and audit[0]["decision"] == "declined"
+
+
+@pytest.mark.parametrize("mode", ["allow", "deny"])
+async def test_allow_sends_without_a_question_and_deny_never_sends(sandbox, mode):
+    """The operator's other two modes, for a client that could be asked: nobody is."""
+    seen: list[str] = []
+    policy = Policy(costly=mode)
+    async with connect(sandbox.url, policy=policy, elicitation_callback=answering(seen=seen)) as session:
+        result = await session.call_tool(*CALL)
+    assert seen == []
+    if mode == "allow":
+        assert not result.is_error and sent(sandbox) == [("POST", "/api/v2/switch/dial")]
+    else:
+        assert (
+            error_of(result)["code"] == "refused" and "does not allow costly" in error_of(result)["message"]
+        )
+        assert sent(sandbox) == []

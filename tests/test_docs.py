@@ -630,3 +630,22 @@ def test_the_layers_in_the_architecture_page_are_what_the_code_imports():
         assert imported <= documented[unit], (
             f"{unit} imports {sorted(imported - documented[unit])}: not in the table"
         )
+
+
+# ------------------------------------------------------------------------------ the flags of remote agents
+
+
+def test_the_http_flags_table_gives_the_commands_own_defaults():
+    """docs/remote.md's table of `serve` flags: each default it names as a value is the one the
+    command line takes (a default it describes in words is another test's)."""
+    table = (ROOT / "docs" / "remote.md").read_text(encoding="utf-8")
+    defaults = vars(cli.parse(["serve"]))
+    checked = []
+    for flags, default in re.findall(r"^\| (`--[^|]+?) \|[^|]*\| ([^|]*?) \|", table, re.M):
+        for flag, value in zip(re.findall(r"`--([\w-]+)", flags), default.split(","), strict=False):
+            taken = defaults.get(flag.replace("-", "_"))
+            if taken is None:  # read from the environment, else a default of the settings
+                continue
+            assert str(taken) == {"1 MiB": "1048576", "off": "False"}.get(v := value.strip(" `"), v), flag
+            checked.append(flag)
+    assert len(checked) >= 12, checked

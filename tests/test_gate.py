@@ -462,3 +462,26 @@ async def test_the_kill_switch_turned_on_while_a_question_is_open_sends_nothing(
         error = error_of(await session.call_tool(*CALL))
     assert error["code"] == "refused" and "kill switch" in error["message"]
     assert sent(sandbox) == []
+
+
+async def test_an_emoji_keeps_its_look_and_loses_its_joiners(sandbox):
+    """A zero-width joiner or a variation selector inside an emoji is taken out like any other
+    invisible character: the family is sent as three people side by side, and the question says
+    how many characters were taken out."""
+    seen: list[str] = []
+    body = "Hej 👨\u200d👩\u200d👧 ❤\ufe0f"
+    async with connect(sandbox.url, elicitation_callback=answering("accept", seen=seen)) as session:
+        result = await session.call_tool("send_employee_sms", {"id": 2, "body": body})
+    assert not result.is_error, result
+    assert "3 invisible or formatting characters in the agent's text were taken out" in seen[0]
+    assert "«Hej 👨👩👧 ❤»" in seen[0] and [sms["body"] for sms in sandbox.outbox()] == ["Hej 👨👩👧 ❤"]
+
+
+async def test_an_approval_page_is_at_256_random_bits_of_its_own(sandbox):
+    pages: list[dict[str, Any]] = []
+    with url_only():
+        async with connect(sandbox.url, elicitation_callback=approving("decline", pages=pages)) as session:
+            for _ in range(2):
+                assert error_of(await session.call_tool(*CALL))["code"] == "declined"
+    ids = [page["url"].rsplit("/approve/", 1)[1] for page in pages]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", page) for page in ids) and ids[0] != ids[1]  # 43 × 6 bits

@@ -228,3 +228,13 @@ def test_the_human_answers_once_for_the_whole_group(sandbox):
     human = Human()
     result = toolkit_for(sandbox.url, human).call_sync(*GROUP_SMS)
     assert result["sent"] == 3 and len(human.asked) == 1
+
+
+async def test_n_members_cost_two_reads_to_ask_two_to_check_again_and_n_sends(sandbox):
+    async with connect(sandbox.url, mode="legacy", elicitation_callback=answering("accept")) as session:
+        await session.list_tools()  # as clients do first (the server reads what the account can use)
+        sandbox.clear_requests()
+        result = await session.call_tool(*GROUP_SMS)
+    reads = [r["path"] for r in sandbox.requests() if r["method"] == "GET"]
+    assert result.structured_content["sent"] == 3
+    assert reads == ["/api/v2/employee_groups/1", "/api/v2/employees"] * 2 and texted(sandbox) == SHOWN

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +22,16 @@ from mcp import Client
 
 from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
+from relatel_mcp.web.serving import ConnectionLimits
 
 from .hygiene import HYGIENE_TOKEN
 from .support import (
+    EXE,
     INITIALIZE,
     MCP_HEADERS,
     TOOL_COUNT,
     answering,
+    env,
     error_of,
     http_transport,
     serve_http,
@@ -161,6 +168,68 @@ async def test_allowed_hosts_flag_admits_a_real_hostname(sandbox, tmp_path):
     assert response.status_code == 200
 
 
+@contextmanager
+def cli_server(*args: str) -> Iterator[str]:
+    """`relatel-mcp serve --sandbox --auth none` over HTTP as a subprocess: the line it serves at."""
+    process = subprocess.Popen(
+        [EXE, "serve", "--sandbox", "--auth", "none", "--port", "0", *args],
+        env=env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        while "serving MCP at" not in line:
+            line = process.stderr.readline()
+            assert line, "the server exited before serving"
+        yield line
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def served_url(line: str) -> str:
+    found = re.search(r"serving MCP at (http://127\.0\.0\.1:\d+)/", line)
+    assert found, line
+    return found.group(1)
+
+
+@pytest.mark.slow  # a server process for each
+@pytest.mark.parametrize(
+    ("allowed", "admitted", "refused"),
+    [
+        (None, [], ["evil.example.com"]),  # loopback only
+        ("mcp.example.com,other.example", ["mcp.example.com", "other.example"], ["evil.example.com"]),
+        ("*", ["evil.example.com", "mcp.example.com"], []),  # the check is off (a proxy checks)
+    ],
+)
+async def test_allowed_hosts_admits_loopback_the_names_given_or_with_star_any(allowed, admitted, refused):
+    flag = ["--allowed-hosts", allowed] if allowed else []
+    with cli_server("--transport", "http", *flag) as line:
+        url = served_url(line)
+        async with httpx2.AsyncClient(base_url=url, headers=MCP_HEADERS) as http:
+
+            async def status(host: str | None) -> int:
+                named = {"Host": host, "Origin": f"http://{host}"} if host else {}
+                return (await http.post("/mcp", json=INITIALIZE, headers=named)).status_code
+
+            assert await status(None) == 200  # the loopback address the server listens on
+            assert [await status(h) for h in admitted] == [200] * len(admitted)
+            assert [await status(h) for h in refused] == [421] * len(refused)
+
+
+@pytest.mark.slow  # a server process for each
+@pytest.mark.parametrize(("transport", "endpoints"), [("http", ["/mcp", "/sse"]), ("sse", ["/sse"])])
+async def test_transport_http_serves_both_transports_and_sse_only_the_legacy_one(transport, endpoints):
+    with cli_server("--transport", transport) as line:
+        url = served_url(line)
+        async with httpx2.AsyncClient(base_url=url) as http:
+            streamable = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        async with Client(sse_transport(url)) as session:
+            legacy = await session.call_tool("get_current_employee", {})
+    assert line.split(" (")[0].endswith(" and ".join(f"{url}{e}" for e in endpoints))
+    assert streamable.status_code == (200 if "/mcp" in endpoints else 404)
+    assert legacy.structured_content["employee"]["name"] == "Mette Hansen"
+
+
 async def test_request_body_size_limit(api_key_server):
     big = {**INITIALIZE, "params": {**INITIALIZE["params"], "padding": "x" * 2_000_000}}
     async with httpx2.AsyncClient(base_url=api_key_server) as http:
@@ -178,6 +247,40 @@ async def test_concurrent_session_cap(sandbox, tmp_path):
         ) as http:
             statuses = [(await http.post("/mcp", json=INITIALIZE)).status_code for _ in range(3)]
     assert statuses == [200, 200, 503]
+
+
+async def closed_unanswered(reader: asyncio.StreamReader, within: float) -> float:
+    """Seconds until the server closes this connection without a word (at most `within`)."""
+    started = time.monotonic()
+    with anyio.fail_after(within):
+        assert await reader.read() == b""
+    return time.monotonic() - started
+
+
+async def test_a_body_that_stops_arriving_is_closed_at_its_deadline(sandbox, tmp_path):
+    """30 s by default (1 s here): the headers came, the body stopped half-way."""
+    options = HttpOptions(auth="api-key", api_keys=KEYS, limits=ConnectionLimits(body_timeout=1.0))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        reader, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+        writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{".encode())
+        await writer.drain()
+        closed_after = await closed_unanswered(reader, within=10)
+        writer.close()
+    assert 1 <= closed_after < 10 and ConnectionLimits().body_timeout == 30
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once(sandbox, tmp_path):
+    """--max-connections (1000 by default; 3 here) counts every open connection, from anyone."""
+    options = HttpOptions(auth="api-key", api_keys=KEYS, limits=ConnectionLimits(total=3))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        address = url.removeprefix("http://").split(":")
+        held = [await asyncio.open_connection(*address) for _ in range(3)]
+        reader, writer = await asyncio.open_connection(*address)
+        refused_after = await closed_unanswered(reader, within=5)
+        for _, each in [*held, (reader, writer)]:
+            each.close()
+    assert refused_after < 1 and ConnectionLimits().total == 1000
 
 
 async def test_healthz_needs_no_credential(api_key_server):

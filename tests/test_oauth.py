@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import secrets
+import sqlite3
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,11 +32,15 @@ from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.oauth import server as provider
 from relatel_mcp.oauth.clients import RegistrationLimits
 from relatel_mcp.oauth.relatel import RelatelApp
+from relatel_mcp.policy import Policy
+from relatel_mcp.policy.rules import Budgets
+from relatel_mcp.policy.seal import load_secret
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 from relatel_mcp.store import open_store
 
-from .services import free_port
-from .support import EXE, env, error_of, serve_http, settings_for
+from .services import Postgres, free_port
+from .stores import STORES
+from .support import EXE, INITIALIZE, MCP_HEADERS, env, error_of, serve_http, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -765,3 +773,177 @@ async def test_a_public_client_revokes_with_its_client_id_alone(oauth_server):
     assert after.status_code == 401 and refreshed.status_code == 400  # the grant ended
     assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
     assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
+
+
+# ------------------------------------------------------------------ what the store keeps
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+def query(state_dir: Path, store: str | None, sql: str, *params: Any) -> list[tuple]:
+    """A statement on the server's own database, as the server left it (SQLite in the state
+    directory, or the PostgreSQL database `store`); `?` marks a parameter."""
+    if store is None:
+        with contextlib.closing(sqlite3.connect(state_dir / "state.db")) as db, db:
+            return db.execute(sql, params).fetchall()
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        cursor = conn.execute(sql.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def at_rest(state_dir: Path, store: str | None) -> str:
+    """Everything the server keeps: every byte of its state directory (SQLite's database and
+    journal among them) and, with PostgreSQL, every row of every table."""
+    kept = b"".join(path.read_bytes() for path in state_dir.rglob("*") if path.is_file()).decode("latin-1")
+    if store is None:
+        return kept
+    tables = query(state_dir, store, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    rows = [row for (table,) in tables for row in query(state_dir, store, f'SELECT t::text FROM "{table}" t')]
+    return kept + "\n".join(str(row) for row in rows)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+async def test_at_rest_the_relatel_token_is_sealed_and_the_flows_secrets_are_digests(
+    sandbox, tmp_path, request, backend
+):
+    store = None
+    if backend == "postgres":
+        store = request.getfixturevalue("postgres").create_database(f"oauth_{time.monotonic_ns()}")
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, store=store)
+    with serve_http(settings, oauth_options(sandbox)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            flow = Flow(url)
+            await flow.register(http)
+            back = await flow.authorize(http)
+            code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+            tokens = (await flow.token(http, code)).json()
+            assert (await whoami(http, tokens["access_token"])).status_code == 200
+        kept = at_rest(tmp_path, store)
+        (sealed,) = query(tmp_path, store, "SELECT relatel_token FROM oauth_grant")
+    (relatel_token,) = sandbox.state.oauth_tokens  # the one token Relatel issued in this flow
+    issued = [code, tokens["access_token"], tokens["refresh_token"]]
+    assert relatel_token not in kept
+    assert provider.Vault(load_secret(tmp_path, None)).open(sealed[0]) == relatel_token  # sealed, by our key
+    assert not [secret for secret in issued if secret in kept]
+    assert all(provider.hashed(secret) in kept for secret in issued)  # kept as their SHA-256 only
+
+
+async def test_an_access_token_lives_one_hour_then_is_refused(oauth_server, tmp_path):
+    """The hour is passed by moving the token's record back an hour, as the clock would."""
+    store = STORES.databases.get(tmp_path)
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        before = time.time()
+        tokens = await flow.log_in(http)
+        within = await whoami(http, tokens["access_token"])
+        digest = provider.hashed(tokens["access_token"])
+        ((expires, data),) = query(
+            tmp_path, store, "SELECT expires, data FROM oauth_secret WHERE digest = ?", digest
+        )
+        an_hour_on = {**json.loads(data), "expires": json.loads(data)["expires"] - 3601}
+        query(tmp_path, store, "UPDATE oauth_secret SET expires = ?, data = ? WHERE digest = ?",
+              expires - 3601, json.dumps(an_hour_on), digest)  # fmt: skip
+        after = await whoami(http, tokens["access_token"])
+        refresh = {"grant_type": "refresh_token", "client_id": flow.client_id,
+                   "refresh_token": tokens["refresh_token"]}  # fmt: skip
+        renewed = (await http.post("/token", data=refresh)).json()
+        again = await whoami(http, renewed["access_token"])
+    assert tokens["expires_in"] == 3600 and renewed["expires_in"] == 3600
+    assert before + 3600 <= expires <= time.time() + 3600
+    assert within.status_code == 200 and after.status_code == 401
+    assert again.status_code == 200  # the client goes on with its refresh token
+
+
+async def test_a_token_from_before_secrets_were_bound_to_a_resource_is_refused(oauth_server, tmp_path):
+    """An access or refresh token stored without the resource it is for (as servers stored them
+    before the binding existed) is refused: its client logs in once more."""
+    store = STORES.databases.get(tmp_path)
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        tokens = await flow.log_in(http)
+        for kind in ("access", "refresh"):
+            digest = provider.hashed(tokens[f"{kind}_token"])
+            ((data,),) = query(tmp_path, store, "SELECT data FROM oauth_secret WHERE digest = ?", digest)
+            unbound = {k: v for k, v in json.loads(data).items() if k != "resource"}
+            query(
+                tmp_path,
+                store,
+                "UPDATE oauth_secret SET data = ? WHERE digest = ?",
+                json.dumps(unbound),
+                digest,
+            )
+        mcp = await whoami(http, tokens["access_token"])
+        refreshed = await http.post("/token", data={"grant_type": "refresh_token", "client_id": flow.client_id,
+                                                    "refresh_token": tokens["refresh_token"]})  # fmt: skip
+    assert mcp.status_code == 401 and refreshed.status_code == 400
+
+
+async def test_the_consent_page_names_the_client_and_where_the_browser_goes_back(oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        flow = Flow(oauth_server)
+        await flow.register(http)
+        _, challenge = pkce()
+        started = await http.get("/authorize", params={
+            "client_id": flow.client_id, "response_type": "code", "redirect_uri": CLIENT_REDIRECT,
+            "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})  # fmt: skip
+        page = (await http.get(started.headers["location"])).text
+    assert "Test client" in page and flow.client_id in page and CLIENT_REDIRECT in page
+    assert 'value="allow">Allow</button>' in page and 'value="deny">Deny</button>' in page
+
+
+async def test_the_metadata_names_none_among_the_client_authentication_methods(oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]
+    assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
+
+
+# ------------------------------------------------------------------ each user a tenant
+
+
+async def place_call(http: httpx2.AsyncClient, access_token: str) -> dict[str, Any]:
+    """initiate_call as a 2026-07-28 client (the policy allows it without a question): its result."""
+    call = {**WHOAMI, "params": {**WHOAMI["params"], "name": "initiate_call",
+                                 "arguments": {"to_number": "+45 28 11 44 77"}}}  # fmt: skip
+    headers = {**MCP, "Mcp-Name": "initiate_call", "Authorization": f"Bearer {access_token}"}
+    return json.loads((await http.post("/mcp", json=call, headers=headers)).text)["result"]
+
+
+async def test_two_clients_of_one_person_share_the_persons_budget_and_audit(sandbox, tmp_path):
+    """Budgets and the audit follow the Relatel account behind the grant, not the client."""
+    policy = Policy(costly="allow", budgets=Budgets(calls=1))
+    settings = settings_for(sandbox.url, token=None, state_dir=tmp_path, policy=policy)
+    with serve_http(settings, oauth_options(sandbox)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            first, second = [await Flow(url).log_in(http, "sandbox-admin") for _ in range(2)]
+            jonas = await Flow(url).log_in(http, "sandbox-employee")
+            results = [await place_call(http, t["access_token"]) for t in (first, second, jonas)]
+    assert [bool(r.get("isError")) for r in results] == [False, True, False]
+    assert "budget of 1 calls" in results[1]["structuredContent"]["error"]["message"]  # Mette's, via client 2
+    async with open_store(settings.store, tmp_path) as store:
+        accounts = [r["account"] for r in await store.recent(10)]
+    assert len(accounts) == 3 and len(set(accounts)) == 2  # Mette's two calls under one account
+
+
+async def test_an_oauth_session_is_bound_to_the_client_and_person_that_opened_it(sandbox, oauth_server):
+    async with httpx2.AsyncClient(base_url=oauth_server) as http:
+        mette = await Flow(oauth_server).log_in(http)
+        jonas = await Flow(oauth_server).log_in(http, "sandbox-employee")
+
+        async def post(body: dict[str, Any], tokens: dict[str, Any], **headers: str) -> httpx2.Response:
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            return await http.post("/mcp", json=body, headers={**MCP_HEADERS, **bearer, **headers})
+
+        opened = await post(INITIALIZE, mette)
+        session = opened.headers["mcp-session-id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        stolen = await post(ping, jonas, **{"Mcp-Session-Id": session})
+        own = await post(ping, mette, **{"Mcp-Session-Id": session})
+    assert opened.status_code == 200 and stolen.status_code == 404 and own.status_code == 200

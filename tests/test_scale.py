@@ -26,6 +26,7 @@ import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
+from mcp.client.sse import sse_client
 
 from relatel_mcp.store import open_store
 
@@ -398,3 +399,42 @@ def test_the_shipped_nginx_conf_is_valid(tmp_path):
     done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------ the legacy SSE transport
+
+
+def sse_from(url: str, address: str) -> Any:
+    """An SSE client transport through nginx whose connections come from `address` (any of
+    127.0.0.0/8 reaches loopback), so that nginx sees clients at several addresses."""
+
+    def factory(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+        transport = httpx2.AsyncHTTPTransport(local_address=address)
+        return httpx2.AsyncClient(transport=transport, headers=headers, timeout=timeout, auth=auth)
+
+    headers = {"Authorization": "Bearer sandbox-admin"}
+    return sse_client(f"{url}/sse", headers=headers, httpx_client_factory=factory)
+
+
+async def test_sse_sessions_through_nginx_stay_on_the_replica_that_holds_their_stream(
+    sandbox, postgres, tmp_path
+):
+    """An SSE session lives in the replica that opened its stream; its messages are POSTs of
+    their own, which another replica answers 404. nginx pins /sse and /messages/ to one replica
+    per client address: eight clients at as many addresses call tools, and every call arrives."""
+    with cluster(sandbox, postgres, tmp_path) as c:
+        results: dict[str, list[types.CallToolResult]] = {}
+
+        async def calls(address: str) -> None:
+            async with Client(sse_from(c.url, address)) as session:
+                results[address] = [await session.call_tool("list_tags", {}) for _ in range(3)]
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(2, 10):
+                tasks.start_soon(calls, f"127.0.0.{i}")
+        metrics = [await metrics_of(c, i) for i in range(3)]
+    key = 'relatel_mcp_tool_calls_total{decision="sent",tool="list_tags"}'
+    served = [int(m.get(key, 0)) for m in metrics]
+    print(f"\n8 SSE sessions through nginx, 3 calls each: calls served by each replica {served}")
+    assert [r.is_error for calls in results.values() for r in calls] == [False] * 24
+    assert sum(served) == 24 and all(n % 3 == 0 for n in served)  # each session whole on one replica

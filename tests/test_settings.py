@@ -103,3 +103,19 @@ def test_the_audit_retention_is_a_flag_else_its_variable_else_forever():
         load_settings(env={**TOKEN, "RELATEL_MCP_AUDIT_RETENTION_DAYS": "-1"})
     with pytest.raises(ConfigError, match="--audit-retention-days must be between 0 and 36500"):
         load_settings(env=TOKEN, audit_retention_days=40_000)
+
+
+def test_the_gates_defaults_are_the_documented_ones():
+    """docs/safety.md: both kinds ask a human (`confirm`), Danish destinations only (`45`), 120 s
+    for an answer, and a preview token lives 5 minutes."""
+    policy = load_settings(env=TOKEN).policy
+    assert (policy.costly, policy.destructive, policy.allow_prefixes) == ("confirm", "confirm", ("45",))
+    assert (policy.elicit_timeout_seconds, policy.token_ttl_seconds) == (120, 300)
+
+
+def test_a_metrics_token_shorter_than_16_characters_is_refused_naming_it():
+    with pytest.raises(ConfigError, match="RELATEL_MCP_METRICS_TOKEN must be at least 16 characters"):
+        load_settings(env={**TOKEN, "RELATEL_MCP_METRICS_TOKEN": "m" * 15})
+    assert (
+        load_settings(env={**TOKEN, "RELATEL_MCP_METRICS_TOKEN": "m" * 16}).remote.metrics_token == "m" * 16
+    )
