@@ -91,6 +91,14 @@ class SandboxHandle:
     def fault(self, **spec: Any) -> dict[str, Any]:
         return self.control.post("/_sandbox/faults", json=spec).raise_for_status().json()["fault"]
 
+    def held(self) -> int:
+        """How many requests a `hold` fault holds now: performed, their answers not yet sent."""
+        return sum(bool((r["fault"] or {}).get("hold")) and r["status"] is None for r in self.requests())
+
+    def release(self) -> None:
+        """Let every held request's answer go."""
+        self.control.post("/_sandbox/faults/release").raise_for_status()
+
     def client(self, token: str | None = "sandbox-admin", **kwargs: Any) -> httpx2.Client:
         """A new API client authenticated with `token` (close it, e.g. with `with`)."""
         headers = {"Accept": "application/json"}

@@ -295,6 +295,14 @@ def url_only() -> Iterator[None]:
         ClientSession._build_capabilities = original  # type: ignore[method-assign]
 
 
+async def until_held(sandbox: Any, count: int = 1) -> None:
+    """Until `count` requests are held at the sandbox (see SandboxHandle.held): polled, as what
+    the server does meanwhile needs this event loop."""
+    with anyio.fail_after(60):
+        while await anyio.to_thread.run_sync(sandbox.held) < count:
+            await anyio.sleep(0.01)
+
+
 def sent(sandbox: Any) -> list[tuple[str, str]]:
     """What the sandbox received that was not a read."""
     return [(r["method"], r["path"]) for r in sandbox.requests() if r["method"] != "GET"]
