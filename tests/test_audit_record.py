@@ -33,7 +33,7 @@ from relatel_mcp.store.sqlite import SqliteStore
 
 from .services import Postgres
 from .stores import STORES
-from .support import EXE, answering, connect, env, settings_for
+from .support import EXE, answering, connect, env, run, settings_for
 from .test_cli import one_line, serving
 
 pytestmark = pytest.mark.anyio
@@ -319,8 +319,8 @@ def test_a_bad_filter_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch,
 
 
 def test_a_bad_filter_is_one_line_from_the_installed_command_too(tmp_path):
-    done = subprocess.run([EXE, "audit", "--state-dir", str(tmp_path), "--decision", "sent,approved"], env=env(),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = run([EXE, "audit", "--state-dir", str(tmp_path), "--decision", "sent,approved"], env=env(), timeout=60,
+               stdin=subprocess.DEVNULL)  # fmt: skip
     assert one_line(done).startswith("relatel-mcp: --decision 'approved' is no decision of the audit")
     assert done.stdout == "" and not (tmp_path / "state.db").exists()
 
