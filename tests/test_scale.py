@@ -30,7 +30,7 @@ from mcp import Client
 from relatel_mcp.store import open_store
 
 from .hygiene import HYGIENE
-from .services import Nginx, Postgres, free_port, stop_pid
+from .services import Nginx, Postgres, free_port, missing, stop_pid
 from .support import answering, approving, env, error_of, http_transport, url_only
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -391,7 +391,7 @@ def test_the_shipped_nginx_conf_is_valid(tmp_path):
 
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        pytest.skip("nginx is not installed")
+        missing("nginx (Debian package nginx-light)")
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     conf = re.sub(r"relatel-mcp-\d:8080", "127.0.0.1:8080", conf).replace(
         "/etc/nginx/relatel-mcp.locations.conf", str(ROOT / "deploy" / "relatel-mcp.locations.conf")
