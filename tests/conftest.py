@@ -1,21 +1,30 @@
-"""Shared fixtures: one sandbox server for the whole session, reset before every test that uses it."""
+"""Shared fixtures: one sandbox server for the whole session, reset before every test that uses it;
+the token scan over everything the run produced (failing the run where it finds one); scratch
+state directories, never the developer's, removed when the run ends."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
+import mcp.client.client
 import pytest
 from mcp import Client
 
 from relatel_mcp.functions.toolkit import Toolkit
 from relatel_mcp.sandbox import SandboxServer, SandboxState
 
-from .hygiene import Hygiene, ScanningHandler, scan_result
+from .hygiene import HYGIENE, Hygiene, ScanningHandler, scan_result
+from .scratch import SCRATCH
 from .stores import BACKEND, STORES
+from .support import stdio
+
+REAL_STATE = Path.home() / ".local" / "state" / "relatel-mcp"  # the developer's: no test may write it
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +45,13 @@ def test_store() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def hygiene() -> Iterator[Hygiene]:
-    """Scan every MCP and Toolkit result and every log line (at DEBUG) of the session for credentials."""
-    found = Hygiene()
+def hygiene(test_store: str) -> Iterator[Hygiene]:
+    """Scan every MCP and Toolkit result, every log line (at DEBUG) and every stdio server's stderr
+    of the session for credentials; at the end, every audit record too. Any found fails the run
+    (in every pass: tests/test_zz_token_hygiene.py, which also checks that much was scanned, is
+    not in each). The scratch directories go after that scan, which reads them (and PostgreSQL,
+    where the audits may be, after this: `test_store`)."""
+    found = HYGIENE
     handler = ScanningHandler(found)
     root = logging.getLogger()
     previous = root.level
@@ -46,6 +59,7 @@ def hygiene() -> Iterator[Hygiene]:
     root.setLevel(logging.DEBUG)
     original_call, original_read = Client.call_tool, Client.read_resource
     original_toolkit_call = Toolkit.call
+    original_stdio = mcp.client.client.stdio_client
 
     async def call_tool(self: Client, *args: Any, **kwargs: Any) -> Any:
         return scan_result(found, await original_call(self, *args, **kwargs))
@@ -58,13 +72,47 @@ def hygiene() -> Iterator[Hygiene]:
 
     Client.call_tool, Client.read_resource = call_tool, read_resource  # type: ignore[method-assign]
     Toolkit.call = toolkit_call  # type: ignore[method-assign]
+    mcp.client.client.stdio_client = stdio  # Client(StdioServerParameters(...)) starts servers so
     try:
         yield found
+        found.scan_audit()
+        if found.hits:
+            pytest.fail("credentials found by the token scan:\n" + "\n".join(found.hits), pytrace=False)
     finally:
         Client.call_tool, Client.read_resource = original_call, original_read  # type: ignore[method-assign]
         Toolkit.call = original_toolkit_call  # type: ignore[method-assign]
+        mcp.client.client.stdio_client = original_stdio
         root.removeHandler(handler)
         root.setLevel(previous)
+        SCRATCH.remove()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_state_untouched() -> Iterator[None]:
+    """In-process servers that choose their own state directory find it under a scratch
+    XDG_STATE_HOME (subprocesses get one each from support.env), and the run fails if the
+    developer's ~/.local/state/relatel-mcp changed all the same (as it would with a run of an
+    older checkout beside this one)."""
+    before = _files(REAL_STATE)
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(SCRATCH.new("xdg-state-"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["XDG_STATE_HOME"]
+        else:
+            os.environ["XDG_STATE_HOME"] = previous
+    assert _files(REAL_STATE) == before, f"a test wrote to the developer's state directory, {REAL_STATE}"
+
+
+def _files(directory: Path) -> dict[str, tuple[int, int]]:
+    """Each file under `directory`: (size, modification time in ns)."""
+    return {
+        str(path.relative_to(directory)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
 @dataclass
@@ -90,6 +138,14 @@ class SandboxHandle:
 
     def fault(self, **spec: Any) -> dict[str, Any]:
         return self.control.post("/_sandbox/faults", json=spec).raise_for_status().json()["fault"]
+
+    def held(self) -> int:
+        """How many requests a `hold` fault holds now: performed, their answers not yet sent."""
+        return sum(bool((r["fault"] or {}).get("hold")) and r["status"] is None for r in self.requests())
+
+    def release(self) -> None:
+        """Let every held request's answer go."""
+        self.control.post("/_sandbox/faults/release").raise_for_status()
 
     def client(self, token: str | None = "sandbox-admin", **kwargs: Any) -> httpx2.Client:
         """A new API client authenticated with `token` (close it, e.g. with `with`)."""

@@ -32,29 +32,47 @@ class Hygiene:
     log_lines: int = 0
     audit_records: int = 0
     hits: list[str] = field(default_factory=list)
-    paused: bool = False  # while a test itself puts a token where the server never would
+    planted: list[str] = field(default_factory=list)  # see `planting`
+    audited: set[Path] = field(default_factory=set)
 
     @contextmanager
-    def pause(self) -> Iterator[None]:
-        self.paused = True
+    def planting(self, *strings: str) -> Iterator[None]:
+        """While a test itself puts these exact strings (each holding a credential) where the
+        server never would: they, and only they, are not counted; any other credential in the
+        same text still is."""
+        self.planted.extend(strings)
         try:
             yield
         finally:
-            self.paused = False
+            for string in strings:
+                self.planted.remove(string)
 
     def scan(self, where: str, text: str) -> None:
-        if self.paused:
-            return
+        for planted in self.planted:
+            text = text.replace(planted, "[planted by the test]")
         if found := SECRETS.search(text):
             self.hits.append(f"{where}: ...{text[max(0, found.start() - 60) : found.end() + 20]}...")
 
+    def scan_stderr(self, where: str, stderr: str) -> None:
+        """A server subprocess's stderr: every line it logged (and anything else it said)."""
+        for line in stderr.splitlines():
+            self.log_lines += 1
+            self.scan(f"stderr of {where}", line)
+
     def scan_audit(self) -> None:
+        """The audit of every state directory a test server used, each once."""
         from .stores import STORES
 
         for directory in STATE_DIRS:
+            if directory in self.audited:
+                continue
+            self.audited.add(directory)
             for row in STORES.audit_rows(directory):
                 self.audit_records += 1
                 self.scan(f"audit record of {directory}", repr(row))
+
+
+HYGIENE = Hygiene()  # the run's one record: conftest.py feeds it, tests/support.py's helpers too
 
 
 class ScanningHandler(logging.Handler):
@@ -69,13 +87,6 @@ class ScanningHandler(logging.Handler):
         except Exception:  # a library's malformed log call is not ours to judge
             text = str(record.msg)
         self.hygiene.scan(f"log line from {record.name}", text)
-
-
-def scan_stderr(hygiene: Hygiene, where: str, stderr: str) -> None:
-    """A server subprocess's stderr: every line it logged (and anything else it said)."""
-    for line in stderr.splitlines():
-        hygiene.log_lines += 1
-        hygiene.scan(f"stderr of {where}", line)
 
 
 def scan_result(hygiene: Hygiene, result: Any) -> Any:

@@ -3,7 +3,8 @@ each started on loopback in a scratch directory and stopped by its pid.
 
 PostgreSQL refuses to run as root, so when the tests run as root it runs as the `postgres` user
 the Debian package creates. Where a binary is missing these fixtures skip, unless
-RELATEL_MCP_REQUIRE_SERVICES=1 (as in CI) makes that a failure.
+RELATEL_MCP_REQUIRE_SERVICES=1 (as in CI) makes that a failure: `missing`, through which every
+skip in the suite goes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -31,10 +33,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def missing(what: str) -> None:
+def missing(
+    what: str, why: str = "is not installed (`.ci/run` installs it from Debian's packages)"
+) -> NoReturn:
+    """Skip the test for want of `what`, unless RELATEL_MCP_REQUIRE_SERVICES=1 (as in CI) makes that
+    a failure. Every skip in tests/ comes through here (tests/test_skips.py), so that CI never
+    passes with a part of the suite silently left out."""
     if os.environ.get("RELATEL_MCP_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} is required here (RELATEL_MCP_REQUIRE_SERVICES=1) but missing")
-    pytest.skip(f"{what} is not installed (`.ci/run` installs it from Debian's packages)")
+        pytest.fail(f"required here (RELATEL_MCP_REQUIRE_SERVICES=1), but {what} {why}")
+    pytest.skip(f"{what} {why}")
 
 
 def _as_postgres(command: list[str]) -> list[str]:

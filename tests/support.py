@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
@@ -18,8 +19,9 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 import mcp.types as types
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from relatel_mcp.app import assemble
@@ -31,7 +33,8 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.settings import Settings
 from relatel_mcp.web.serving import UvicornServer
 
-from .hygiene import HYGIENE_TOKEN, STATE_DIRS
+from .hygiene import HYGIENE, HYGIENE_TOKEN, STATE_DIRS
+from .scratch import SCRATCH
 from .stores import STORES
 
 MODES = ["legacy", "auto"]
@@ -80,7 +83,7 @@ COUNT_WITHOUT_HUMAN = offered_count(human=False)  # to a client that cannot ask 
 def settings_for(base_url: str, *, token: str | None = HYGIENE_TOKEN, policy: Policy | None = None,
                  state_dir: Path | None = None, **options: Any) -> Settings:  # fmt: skip
     """The server's settings; its token is recognisable, so that tests/hygiene.py can find leaks."""
-    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="relatel-mcp-test-"))
+    state_dir = state_dir or SCRATCH.new("state-")
     STATE_DIRS.append(state_dir)
     options.setdefault("store", STORES.url_for(state_dir))
     return Settings(token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **options)
@@ -168,9 +171,42 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
 
 
 def env(**extra: str) -> dict[str, str]:
-    """The environment of a `relatel-mcp` subprocess: this one's, less every RELATEL setting."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
+    """The environment of a `relatel-mcp` subprocess: this one's, less every RELATEL setting, with
+    a state directory of its own (never the developer's ~/.local/state/relatel-mcp): a new one
+    under XDG_STATE_HOME, unless `extra` gives HOME or XDG_STATE_HOME to decide it."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL") and k != "XDG_STATE_HOME"}
+    if not {"HOME", "XDG_STATE_HOME"} & extra.keys():
+        home = SCRATCH.new("state-home-")
+        base["XDG_STATE_HOME"] = str(home)
+        STATE_DIRS.append(home / "relatel-mcp")  # its audit is scanned too
     return {**base, **extra}
+
+
+def run(command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with the output as text, its stderr scanned for credentials
+    (tests/hygiene.py)."""
+    done = subprocess.run(command, capture_output=True, text=True, **options)
+    HYGIENE.scan_stderr(" ".join(map(str, command[:2])), done.stderr)
+    return done
+
+
+@asynccontextmanager
+async def stdio(params: StdioServerParameters, said: list[str] | None = None) -> AsyncIterator[Any]:
+    """A stdio server's transport, as `stdio_client`, its stderr scanned for credentials when it
+    stops (conftest.py has mcp.Client use this for every StdioServerParameters). The stderr goes
+    to `said`, or else to this process's stderr, where pytest shows it with a failure."""
+    with tempfile.TemporaryFile("w+") as errlog:
+        try:
+            async with stdio_client(params, errlog=errlog) as streams:
+                yield streams
+        finally:
+            errlog.seek(0)
+            logged = errlog.read()
+            HYGIENE.scan_stderr(" ".join([params.command, *params.args]), logged)
+            if said is None:
+                sys.stderr.write(logged)
+            else:
+                said.append(logged)
 
 
 def http_transport(url: str, bearer: str | None = None) -> Any:
@@ -293,6 +329,14 @@ def url_only() -> Iterator[None]:
         yield
     finally:
         ClientSession._build_capabilities = original  # type: ignore[method-assign]
+
+
+async def until_held(sandbox: Any, count: int = 1) -> None:
+    """Until `count` requests are held at the sandbox (see SandboxHandle.held): polled, as what
+    the server does meanwhile needs this event loop."""
+    with anyio.fail_after(60):
+        while await anyio.to_thread.run_sync(sandbox.held) < count:
+            await anyio.sleep(0.01)
 
 
 def sent(sandbox: Any) -> list[tuple[str, str]]:

@@ -10,11 +10,18 @@ nothing. Against the sandbox's demo accounts:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from relatel_mcp.app import assemble
 from relatel_mcp.core import catalog
 from relatel_mcp.front.transports import HttpOptions
+from relatel_mcp.upstream.accounts import Unavailable
+from relatel_mcp.upstream.client import Tenant
 
 from .support import (
     EXE,
@@ -27,6 +34,7 @@ from .support import (
     http_transport,
     serve_http,
     settings_for,
+    until_held,
 )
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +149,61 @@ async def test_over_http_each_tenant_is_offered_its_own_tools(sandbox, tmp_path,
             hidden = error_of(await session.call_tool("order_m2m_cancellation", {"subscription_id": 4567}))
     assert hidden["code"] == "forbidden" and "M2M agreement" in hidden["message"]
     assert sandbox.outbox() == []
+
+
+# ------------------------------------------------------------------ one request about a token at a time
+
+
+async def at_once(*lookups: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """Each lookup's result (or error), all run at once, begun in this order."""
+    outcomes: list[Any] = [None] * len(lookups)
+
+    async def run(i: int) -> None:
+        try:
+            outcomes[i] = await lookups[i]()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(len(lookups)):
+            tasks.start_soon(run, i)
+    return outcomes
+
+
+def account_reads(sandbox) -> int:
+    return [r["path"] for r in sandbox.requests()].count("/api/v2/employee")
+
+
+async def test_concurrent_lookups_of_one_token_share_one_request(sandbox):
+    """As a stdio server's start-up read and its first call may: the second lookup, begun while
+    the first one's request is out (its answer held at Relatel until then), awaits that answer."""
+    sandbox.fault(method="GET", path="/api/v2/employee", hold=True)
+    starter = Tenant("sandbox-starter")
+    async with assemble(settings_for(sandbox.url)) as app:
+
+        async def release_once_both_asked() -> None:
+            await until_held(sandbox)
+            await anyio.wait_all_tasks_blocked()  # the second lookup is as far as it can get
+            await anyio.to_thread.run_sync(sandbox.release)
+
+        first, second, _ = await at_once(
+            lambda: app.accounts.employee(starter),
+            lambda: app.accounts.employee(starter),
+            release_once_both_asked,
+        )
+        assert first == second and first.admin is True and "switch" in first.features
+        assert await app.accounts.of(starter) == first.account  # kept: no request
+    assert account_reads(sandbox) == 1
+
+
+async def test_a_failed_lookup_fails_everyone_waiting_and_the_next_one_asks_again(sandbox):
+    sandbox.fault(method="GET", path="/api/v2/employee", status=503)
+    starter = Tenant("sandbox-starter")
+    async with assemble(settings_for(sandbox.url, retries=0)) as app:
+        # The second begins while the first one's request is out (it is begun first, and asks at once).
+        failed = await at_once(lambda: app.accounts.employee(starter), lambda: app.accounts.employee(starter))
+        assert account_reads(sandbox) == 1  # the second waited for the first's answer: a 503
+        again = await app.accounts.employee(starter)
+    assert [type(error) for error in failed] == [Unavailable, Unavailable]
+    assert "HTTP 503" in str(failed[1])
+    assert again is not None and again.admin is True and account_reads(sandbox) == 2

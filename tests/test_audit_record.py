@@ -25,7 +25,7 @@ import pytest
 
 from relatel_mcp.app import assemble
 from relatel_mcp.cli import keep_audit, main
-from relatel_mcp.policy.audit import DECISIONS, RETENTION_TOOL
+from relatel_mcp.policy.audit import DECISIONS, RETENTION_TOOL, prune_due
 from relatel_mcp.store import AuditFilter, Store, open_store, stamp
 from relatel_mcp.store.postgres import PostgresStore
 from relatel_mcp.store.schema import AUDIT_FIELDS
@@ -33,7 +33,7 @@ from relatel_mcp.store.sqlite import SqliteStore
 
 from .services import Postgres
 from .stores import STORES
-from .support import EXE, answering, connect, env, settings_for
+from .support import EXE, answering, connect, env, run, settings_for
 from .test_cli import one_line, serving
 
 pytestmark = pytest.mark.anyio
@@ -319,8 +319,8 @@ def test_a_bad_filter_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch,
 
 
 def test_a_bad_filter_is_one_line_from_the_installed_command_too(tmp_path):
-    done = subprocess.run([EXE, "audit", "--state-dir", str(tmp_path), "--decision", "sent,approved"], env=env(),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = run([EXE, "audit", "--state-dir", str(tmp_path), "--decision", "sent,approved"], env=env(), timeout=60,
+               stdin=subprocess.DEVNULL)  # fmt: skip
     assert one_line(done).startswith("relatel-mcp: --decision 'approved' is no decision of the audit")
     assert done.stdout == "" and not (tmp_path / "state.db").exists()
 
@@ -456,8 +456,9 @@ async def test_replicas_sharing_a_store_prune_once_an_interval_whichever_does_it
             tasks.start_soon(keep_audit, one, every)  # one starts: it prunes
             await until(lambda: _pruned(store, 1))
             second = await write_old(store, 100)
-            tasks.start_soon(keep_audit, other, every)  # the other starts within the interval: it does not
-            await anyio.sleep(0.5)
+            # The other starts within the interval: what it does first (keep_audit), it finds not due.
+            assert await prune_due(other.gate.store, 30, every) is None
+            tasks.start_soon(keep_audit, other, every)
             assert second in [r["id"] for r in await everything_in(store)] and len(await prunes(store)) == 1
             await until(lambda: _pruned(store, 2), timeout=every + 5)  # an interval on: one of them does
             tasks.cancel_scope.cancel()

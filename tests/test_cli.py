@@ -20,7 +20,8 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from .hygiene import Hygiene, scan_stderr
+from . import support
+from .hygiene import HYGIENE
 from .services import Postgres
 from .support import EXE, INITIALIZE, MCP_HEADERS, answering, env, http_transport
 
@@ -30,14 +31,7 @@ KEY = "key-one-0123456789abcdef"  # an MCP API key tests/hygiene.py looks for ev
 
 
 def run(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *args],
-        env=env(**environment),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return support.run([EXE, *args], env=env(**environment), timeout=60, stdin=subprocess.DEVNULL)
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -239,6 +233,7 @@ def serving(*args: str, **environment: str) -> Iterator[Served]:
     finally:
         if process.poll() is None:
             served.stop()
+        HYGIENE.scan_stderr(f"relatel-mcp serve {' '.join(args)}", "\n".join(served.said))
 
 
 async def test_sandbox_trials_keep_their_state_in_a_throwaway_directory(tmp_path):
@@ -270,7 +265,7 @@ async def test_sandbox_with_a_state_dir_keeps_it_there(tmp_path):
 # ------------------------------------------------------------------ log lines
 
 
-async def test_one_json_line_per_tool_call_and_http_request_without_secrets(hygiene: Hygiene):
+async def test_one_json_line_per_tool_call_and_http_request_without_secrets():
     pasted = "pasted-secret-9f8e7d6c"  # what an agent might paste into an argument (never logged)
     with serving("--sandbox", RELATEL_MCP_API_KEYS=KEY) as served:
         async with httpx2.AsyncClient(base_url=served.url) as web:
@@ -284,8 +279,7 @@ async def test_one_json_line_per_tool_call_and_http_request_without_secrets(hygi
             wrong = await c.call_tool("list_contacts", {"limt": 5, "note": pasted})
             await c.call_tool("get_current_employee", {})
         served.stop()
-    stderr = "\n".join(served.said)
-    scan_stderr(hygiene, "relatel-mcp serve --sandbox --transport http", stderr)
+    stderr = "\n".join(served.said)  # scanned for every credential too, as every server's is
     assert not created.is_error and wrong.is_error
     for secret in (
         KEY,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from relatel_mcp.functions.definitions import CLEAR, CLEAR_SCHEMA, NULL, STRICT_
 from relatel_mcp.policy import Policy
 from relatel_mcp.settings import Settings
 
-from .support import COUNT_WITHOUT_HUMAN, TOOL_COUNT, answering, connect
+from .support import COUNT_WITHOUT_HUMAN, TOOL_COUNT, answering, connect, env, run
 
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))
 OPERATIONS = {op.name: op for op in catalog.load()}
@@ -230,16 +229,14 @@ def test_export_honours_toolsets_read_only_and_the_policy(capsys):
 
 
 def test_export_as_a_command_prints_a_json_array():
-    done = subprocess.run(
+    done = run(
         [EXE, "export", "--format", "openai", "--toolsets", "calls,contacts"],
-        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"},
+        timeout=30, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     tools = json.loads(done.stdout)
     assert done.returncode == 0 and done.stderr == ""
     assert {t["function"]["name"] for t in tools} == {
         op.name for op in catalog.load() if op.toolset in ("calls", "contacts") and not op.gated
     }
-    unknown = subprocess.run(
-        [EXE, "export", "--format", "gemini"], capture_output=True, text=True, timeout=30
-    )
+    unknown = run([EXE, "export", "--format", "gemini"], env=env(), timeout=30)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

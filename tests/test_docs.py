@@ -31,6 +31,9 @@ import pytest
 from relatel_mcp import cli
 from relatel_mcp.core import catalog
 
+from .hygiene import HYGIENE
+from .support import env
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXE = str(Path(sys.executable).with_name("relatel-mcp"))  # the installed command
@@ -475,14 +478,14 @@ def test_the_cheap_commands_in_the_docs_run_and_say_what_the_docs_say():
     commands = {"version": ["--version"], "tools": ["tools"], "export": ["export", "--format", "openai"]}
     for arguments in commands.values():
         assert f"relatel-mcp {' '.join(arguments)}" in every_block, arguments
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
     running = {
-        name: subprocess.Popen([EXE, *arguments], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        name: subprocess.Popen([EXE, *arguments], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name, arguments in commands.items()
     }  # fmt: skip
     out = {}
     for name, process in running.items():
         stdout, stderr = process.communicate(timeout=60)
+        HYGIENE.scan_stderr(f"relatel-mcp {name}", stderr)
         assert process.returncode == 0, (name, stderr)
         out[name] = stdout
     from relatel_mcp import __version__

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from .support import COUNT_WITHOUT_HUMAN, EXE, GATED_COUNT, answering, env, error_of, toolkit_for
+from .support import COUNT_WITHOUT_HUMAN, EXE, GATED_COUNT, answering, env, error_of, run, stdio, toolkit_for
 
 pytestmark = pytest.mark.anyio
 
@@ -28,13 +26,12 @@ async def session_log(params: StdioServerParameters, **client: Any) -> tuple[lis
     """Run a stdio session (list the tools, then each call of `client["calls"]`): the results
     and everything the server wrote to stderr."""
     calls = client.pop("calls", [])
-    with tempfile.TemporaryFile("w+") as stderr:
-        async with Client(stdio_client(params, errlog=stderr), mode="legacy", **client) as session:
-            results: list[Any] = [(await session.list_tools()).tools]
-            for name, arguments in calls:
-                results.append(await session.call_tool(name, arguments))
-        stderr.seek(0)
-        return results, stderr.read()
+    said: list[str] = []
+    async with Client(stdio(params, said), mode="legacy", **client) as session:
+        results: list[Any] = [(await session.list_tools()).tools]
+        for name, arguments in calls:
+            results.append(await session.call_tool(name, arguments))
+    return results, said[0]
 
 
 # ------------------------------------------------------------------ a wrong token or base URL
@@ -94,13 +91,12 @@ def hidden_lines(logged: str) -> list[dict[str, Any]]:
 
 async def test_a_client_without_elicitation_is_told_what_it_does_not_see_and_why():
     params = StdioServerParameters(command=EXE, args=["serve", "--sandbox"], env=env())
-    with tempfile.TemporaryFile("w+") as stderr:
-        async with Client(stdio_client(params, errlog=stderr), mode="legacy") as session:
-            listed = (await session.list_tools()).tools
-            await session.list_tools()  # told once per session
-            refused = await session.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
-        stderr.seek(0)
-        logged = stderr.read()
+    said: list[str] = []
+    async with Client(stdio(params, said), mode="legacy") as session:
+        listed = (await session.list_tools()).tools
+        await session.list_tools()  # told once per session
+        refused = await session.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
+    logged = said[0]
     told = hidden_lines(logged)
     assert len(told) == 1, logged
     assert told[0]["hidden"] == GATED_COUNT and told[0]["listed"] == len(listed) == COUNT_WITHOUT_HUMAN
@@ -130,8 +126,8 @@ async def test_a_tool_outside_the_chosen_toolsets_names_the_toolset():
 
 
 def test_the_http_trial_without_keys_points_to_auth_none():
-    done = subprocess.run([EXE, "serve", "--sandbox", "--transport", "http", "--port", "0"], env=env(),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = run([EXE, "serve", "--sandbox", "--transport", "http", "--port", "0"], env=env(), timeout=60,
+               stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == 2 and "--auth none" in done.stderr and "RELATEL_MCP_API_KEYS" in done.stderr
 
 
@@ -141,7 +137,7 @@ def test_the_http_trial_without_keys_points_to_auth_none():
 @pytest.mark.parametrize(("args", "suggestion"), [(["serve", "--sandbx"], "did you mean --sandbox?"),
                                                   (["srve"], "did you mean serve?")])  # fmt: skip
 def test_a_mistyped_flag_or_command_ends_with_the_suggestion_alone(args, suggestion):
-    done = subprocess.run([EXE, *args], env=env(), capture_output=True, text=True, timeout=60)
+    done = run([EXE, *args], env=env(), timeout=60)
     assert done.returncode == 2 and done.stderr.splitlines()[-1] == suggestion, done.stderr
 
 

@@ -422,22 +422,19 @@ async def test_state_files_are_private_even_in_a_directory_that_was_not(sandbox,
     assert set(modes.values()) == {0o600}, modes
 
 
-async def test_a_credential_pasted_into_an_argument_is_redacted_from_the_audit_and_results(
-    sandbox, tmp_path, hygiene
-):
+async def test_a_credential_pasted_into_an_argument_is_redacted_from_the_audit_and_results(sandbox, tmp_path):
     from .hygiene import HYGIENE_TOKEN
 
     secret = "a-server-secret-of-32-characters!!"
     body = f"my token is {HYGIENE_TOKEN} and the secret {secret}"
-    with hygiene.pause():  # the test itself puts the token where the server never would
-        async with connect(
-            sandbox.url, policy=ALLOW, state_dir=tmp_path, secret=secret, elicitation_callback=None
-        ) as session:
-            result = await session.call_tool("send_employee_sms", {"id": 2, "body": body})
-            created = await session.call_tool(
-                "create_contact", {"name": f"x {HYGIENE_TOKEN}", "number": "+45 71 99 99 98"}
-            )
-            audit = await audit_log(session)
+    async with connect(
+        sandbox.url, policy=ALLOW, state_dir=tmp_path, secret=secret, elicitation_callback=None
+    ) as session:
+        result = await session.call_tool("send_employee_sms", {"id": 2, "body": body})
+        created = await session.call_tool(
+            "create_contact", {"name": f"x {HYGIENE_TOKEN}", "number": "+45 71 99 99 98"}
+        )
+        audit = await audit_log(session)
     stored = json.dumps(audit) + repr(STORES.audit_rows(tmp_path))
     assert not result.is_error and HYGIENE_TOKEN not in stored and secret not in stored
     assert "my token is [redacted] and the secret [redacted]" in json.dumps(audit)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
 from relatel_mcp.web.serving import ConnectionLimits
 
-from .hygiene import HYGIENE_TOKEN
+from .hygiene import HYGIENE, HYGIENE_TOKEN
 from .support import (
     EXE,
     INITIALIZE,
@@ -34,6 +33,7 @@ from .support import (
     env,
     error_of,
     http_transport,
+    run,
     serve_http,
     settings_for,
     sse_transport,
@@ -291,18 +291,11 @@ async def test_healthz_needs_no_credential(api_key_server):
 
 def test_refuses_to_bind_a_public_address_without_auth():
     exe = str(Path(sys.executable).with_name("relatel-mcp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELATEL")}
     for args, words in [
         (["--auth", "none", "--host", "0.0.0.0"], "refusing to serve 0.0.0.0 without auth"),
         (["--auth", "api-key"], "RELATEL_MCP_API_KEYS"),
     ]:
-        done = subprocess.run(
-            [exe, "serve", "--sandbox", "--transport", "http", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = run([exe, "serve", "--sandbox", "--transport", "http", *args], env=env(), timeout=30)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
 
 
@@ -445,19 +438,17 @@ async def test_stateless_mode(sandbox, tmp_path):
 
 async def test_the_cli_serves_http_and_stops_on_sigterm(tmp_path):
     exe = str(Path(sys.executable).with_name("relatel-mcp"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RELATEL")},
-        "RELATEL_MCP_API_KEYS": KEYS[0],
-    }
     process = subprocess.Popen(
         [exe, "serve", "--sandbox", "--transport", "http", "--port", "0", "--state-dir", str(tmp_path)],
-        env=env, stderr=subprocess.PIPE, text=True,
+        env=env(RELATEL_MCP_API_KEYS=KEYS[0]), stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    said = []
     try:
         line = ""
         while "serving MCP at" not in line:
             line = process.stderr.readline()
             assert line, "the server exited before serving"
+            said.append(line)
         url = re.search(r"(http://127\.0\.0\.1:\d+)/mcp", line).group(1)
         async with Client(http_transport(url, KEYS[0])) as session:
             result = await session.call_tool("get_current_employee", {})
@@ -465,3 +456,6 @@ async def test_the_cli_serves_http_and_stops_on_sigterm(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 128 + signal.SIGTERM  # shut down in order, then 143 (cli._Stop)
+        HYGIENE.scan_stderr(
+            "relatel-mcp serve --sandbox --transport http", "".join(said) + process.stderr.read()
+        )

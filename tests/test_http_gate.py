@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -24,6 +26,7 @@ from mcp import Client
 
 from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.policy import Policy
+from relatel_mcp.upstream import ratelimit
 from relatel_mcp.web.serving import ConnectionLimits
 
 from .support import (
@@ -284,34 +287,34 @@ async def test_two_authorization_headers_are_refused(sandbox, tmp_path):
     assert sandbox.requests() == []
 
 
-async def test_random_bearers_cannot_make_the_server_flood_relatel(sandbox, tmp_path):
+async def test_random_bearers_cannot_make_the_server_flood_relatel(sandbox, tmp_path, monkeypatch):
+    """Token buckets, 20 checks of unknown credentials per address and 30 in all, refilled over
+    10 s: here the limiter's clock stands still, so that no bucket refills while the requests
+    are sent however long they take, and each count is exact."""
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=lambda: 1000.0))
     settings = settings_for(sandbox.url, token=None, state_dir=tmp_path)
     with serve_http(settings, HttpOptions(auth="passthrough", checks_per_client=20, checks_total=30)) as url:
-        async with httpx2.AsyncClient(base_url=url, headers=MCP_HEADERS) as http:
-            started = time.monotonic()
+        async with httpx2.AsyncClient(base_url=url, headers=MCP_HEADERS, timeout=60) as http:
             statuses = [
                 (await http.post("/mcp", json=INITIALIZE, headers={"Authorization": f"Bearer random-{i}"}))
                 for i in range(300)
             ]
-            elapsed = time.monotonic() - started
         others = []
         for address in ("127.0.0.2", "127.0.0.3"):  # other clients: their own allowance, up to the total
             transport = httpx2.AsyncHTTPTransport(local_address=address)
-            async with httpx2.AsyncClient(base_url=url, headers=MCP_HEADERS, transport=transport) as http:
+            async with httpx2.AsyncClient(
+                base_url=url, headers=MCP_HEADERS, transport=transport, timeout=60
+            ) as http:
                 for i in range(10):
                     response = await http.post(
                         "/mcp", json=INITIALIZE, headers={"Authorization": f"Bearer {address}-{i}"}
                     )
                     others.append(response.status_code)
-        overall = time.monotonic() - started
     checks = [r for r in sandbox.requests() if r["path"] == "/api/v2/employee"]
-    codes = [r.status_code for r in statuses]
-    print(f"\n300 random bearers in {elapsed:.2f} s from one address: {codes.count(401)} checked (401), "
-          f"{codes.count(429)} refused (429); upstream checks in all: {len(checks)} in {overall:.2f} s")  # fmt: skip
-    # Token buckets: a burst, then a steady rate (20 + 2/s per address; 30 + 3/s in all).
-    assert set(codes) == {401, 429} and codes.count(401) <= 20 + 2 * elapsed + 1
+    assert [r.status_code for r in statuses] == [401] * 20 + [429] * 280  # checked, then refused
     assert all(int(r.headers["retry-after"]) >= 1 for r in statuses if r.status_code == 429)
-    assert 429 in others and len(checks) <= 30 + 3 * overall + 1
+    assert others == [401] * 10 + [429] * 10  # the rest of the total, then none
+    assert len(checks) == 30
 
 
 async def test_a_valid_token_is_not_held_up_by_the_limit_on_unknown_ones(sandbox, passthrough):
@@ -420,8 +423,11 @@ async def test_form_elicitation_still_works_over_http_for_the_owner(sandbox, pas
 
 # ------------------------------------------------------------------ 6. slowloris
 
+LIVENESS = 60  # seconds: far beyond any normal answer; a bound on hanging, not on speed
+
 
 def slow_sockets(url: str, count: int, addresses: list[str]) -> list[socket.socket]:
+    """`count` connections from `addresses` in turn, each having sent half a request header."""
     host, port = url.removeprefix("http://").split(":")
     sockets = []
     for i in range(count):
@@ -430,42 +436,55 @@ def slow_sockets(url: str, count: int, addresses: list[str]) -> list[socket.sock
         sock.setblocking(False)
         sock.connect_ex((host, int(port)))
         sockets.append(sock)
-    time.sleep(0.5)
+    _until_connected(sockets)
     for sock in sockets:
         with contextlib.suppress(OSError):  # refused at once: over the per-client cap
             sock.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl")  # half a header
     return sockets
 
 
+def _until_connected(sockets: list[socket.socket]) -> None:
+    """Until every connection is made or refused (its socket writable, or in error)."""
+    poller = select.poll()
+    for sock in sockets:
+        poller.register(sock, select.POLLOUT)
+    waiting = len(sockets)
+    deadline = time.monotonic() + LIVENESS
+    while waiting:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{waiting} connections neither made nor refused in {LIVENESS} s"
+        for fd, _ in poller.poll(left * 1000):
+            poller.unregister(fd)
+            waiting -= 1
+
+
 @pytest.mark.slow
 async def test_slow_clients_cannot_starve_the_server(sandbox, tmp_path):
-    options = HttpOptions(auth="api-key", api_keys=(KEY,), limits=ConnectionLimits())
+    """/healthz and a tool call are answered while 1,000 half-sent requests are open (those over
+    the caps refused): their header deadline, raised here past any wait of the test's, has not
+    freed the server when it answers, since the server still holds some of them after."""
+    limits = ConnectionLimits(header_timeout=10 * LIVENESS)
+    options = HttpOptions(auth="api-key", api_keys=(KEY,), limits=limits)
     with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
         async with Client(http_transport(url, KEY)) as session:
             sockets = slow_sockets(url, 1000, [f"127.0.0.{i}" for i in range(2, 6)])
             try:
-                started = time.monotonic()
-                async with httpx2.AsyncClient(base_url=url) as http:
-                    health = await http.get("/healthz")
-                health_seconds = time.monotonic() - started
-                started = time.monotonic()
-                result = await session.call_tool("list_tags", {})
-                call_seconds = time.monotonic() - started
+                with anyio.fail_after(LIVENESS):
+                    async with httpx2.AsyncClient(base_url=url, timeout=LIVENESS) as http:
+                        health = await http.get("/healthz")
+                    result = await session.call_tool("list_tags", {})
                 held = sum(1 for s in sockets if _open(s))
             finally:
                 for sock in sockets:
                     sock.close()
-    print(f"\n1000 slow sockets: {held} held by the server, {1000 - held} refused; /healthz in "
-          f"{health_seconds * 1000:.0f} ms, a tool call in {call_seconds * 1000:.0f} ms")  # fmt: skip
-    # Answered while the slow clients still held their connections (a starved server answers only
-    # once their header deadline frees it, and then none is held): no wall-clock bound, which a
-    # loaded machine breaks; the times are printed above.
+    print(f"\n1000 slow sockets: {held} held by the server, {1000 - held} refused")
     assert health.status_code == 200 and not result.is_error
-    assert 0 < held <= 4 * ConnectionLimits().per_client
+    assert 0 < held <= 4 * limits.per_client
 
 
 @pytest.mark.slow
-async def test_a_half_sent_header_is_closed_within_15_seconds(sandbox, tmp_path):
+async def test_a_half_sent_header_is_closed_by_the_server_unanswered(sandbox, tmp_path):
+    """At the header deadline (10 s by default): polled, with a bound on hanging only."""
     options = HttpOptions(auth="api-key", api_keys=(KEY,))
     with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
         host, port = url.removeprefix("http://").split(":")
@@ -473,12 +492,10 @@ async def test_a_half_sent_header_is_closed_within_15_seconds(sandbox, tmp_path)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         await writer.drain()
         started = time.monotonic()
-        with anyio.fail_after(15):
+        with anyio.fail_after(LIVENESS):
             assert await reader.read() == b""  # closed by the server, no answer
-        closed_after = time.monotonic() - started
+        print(f"\nhalf a header: closed after {time.monotonic() - started:.1f} s")
         writer.close()
-    print(f"\nhalf a header: closed after {closed_after:.1f} s")
-    assert closed_after < 15
 
 
 def _open(sock: socket.socket) -> bool:

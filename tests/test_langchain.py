@@ -18,7 +18,8 @@ from langchain_core.tools import StructuredTool
 
 from relatel_mcp.core import catalog
 
-from .hygiene import HYGIENE_TOKEN, STATE_DIRS
+from .hygiene import HYGIENE, HYGIENE_TOKEN, STATE_DIRS
+from .services import missing
 from .support import Human, sent, toolkit_for
 
 pytestmark = pytest.mark.anyio
@@ -59,8 +60,11 @@ def test_a_structured_tool_runs_without_an_event_loop(sandbox):
     assert sent(sandbox) == []
 
 
-@pytest.mark.skipif(not LANGCHAIN_MCP.exists(), reason="scripts/test makes .venv-langchain-mcp (mcp<2)")
 def test_langchain_mcp_adapters_load_the_servers_tools_over_stdio_and_call_them(sandbox, tmp_path):
+    if not LANGCHAIN_MCP.exists():
+        missing(
+            "langchain-mcp-adapters in .venv-langchain-mcp (mcp<2)", "is not there: scripts/test makes it"
+        )
     state = tmp_path / "state"
     STATE_DIRS.append(state)
     env = {
@@ -88,6 +92,7 @@ def test_langchain_mcp_adapters_load_the_servers_tools_over_stdio_and_call_them(
     ]
     assert {method for method, _ in requests} == {"GET"}
     assert HYGIENE_TOKEN not in done.stdout + done.stderr
+    HYGIENE.scan_stderr("langchain-mcp-adapters and its relatel-mcp", done.stderr)  # the server's is its
     # download_voicemail: the adapter turns the resource_link into a LangChain file block (uri and
     # MIME type only: name, title, description and size are dropped) beside the text block, the
     # structured content becomes the artifact, and its own resources/read of the link gives the

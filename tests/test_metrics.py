@@ -29,7 +29,7 @@ from relatel_mcp.policy import Policy
 from relatel_mcp.policy.rules import Budgets
 from relatel_mcp.upstream.client import PROBE_PATH, Tenant
 
-from .hygiene import HYGIENE_TOKEN
+from .hygiene import HYGIENE, HYGIENE_TOKEN
 from .services import free_port, stop_pid
 from .support import answering, env, error_of, http_transport, serve_http, settings_for, sse_transport
 
@@ -366,5 +366,6 @@ def test_prometheus_client_is_imported_only_where_metrics_are_served(tmp_path, t
     finally:
         stop_pid(server.pid)
         _, stderr = server.communicate(timeout=30)
+        HYGIENE.scan_stderr("relatel-mcp serve --sandbox --transport http", stderr)
     assert status == (200 if token else 404)
     assert f"prometheus_client imported: {token is not None}" in stderr

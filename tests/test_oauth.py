@@ -38,9 +38,10 @@ from relatel_mcp.policy.seal import load_secret
 from relatel_mcp.sandbox.oauth import CLIENT_ID, CLIENT_SECRET
 from relatel_mcp.store import open_store
 
+from .hygiene import HYGIENE
 from .services import Postgres, free_port
 from .stores import STORES
-from .support import EXE, INITIALIZE, MCP_HEADERS, env, error_of, serve_http, settings_for
+from .support import EXE, INITIALIZE, MCP_HEADERS, env, error_of, run, serve_http, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -160,6 +161,7 @@ async def start_login(sandbox: Any, state_dir: Any, *extra: str) -> Login:
 
 async def finish(login: Login) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(login.process.communicate(), 30)
+    HYGIENE.scan_stderr("relatel-mcp login", err.decode())
     return login.process.returncode or 0, out.decode(), err.decode()
 
 
@@ -177,8 +179,8 @@ async def test_login_then_a_stdio_session_without_relatel_token(sandbox, tmp_pat
         stat.S_IMODE(stored.stat().st_mode) == 0o600
         and json.loads(stored.read_text())["base_url"] == sandbox.url
     )
-    whoami = subprocess.run([EXE, "whoami", "--base-url", sandbox.url, "--state-dir", str(tmp_path)],
-                            env=env(), capture_output=True, text=True, timeout=30)  # fmt: skip
+    whoami = run([EXE, "whoami", "--base-url", sandbox.url, "--state-dir", str(tmp_path)], env=env(),
+                 timeout=30)  # fmt: skip
     assert whoami.returncode == 0 and "Mette Hansen" in whoami.stdout
     params = StdioServerParameters(command=EXE, args=[], env=env(RELATEL_BASE_URL=sandbox.url,
                                                                  RELATEL_MCP_STATE_DIR=str(tmp_path)))  # fmt: skip
@@ -188,11 +190,10 @@ async def test_login_then_a_stdio_session_without_relatel_token(sandbox, tmp_pat
         gone = await session.call_tool("get_current_employee", {})
     assert me.structured_content["employee"]["name"] == "Mette Hansen"
     assert error_of(gone)["code"] == "unauthorized" and "relatel-mcp login" in error_of(gone)["hint"]
-    refused = subprocess.run([EXE, "whoami", "--base-url", sandbox.url, "--state-dir", str(tmp_path)],
-                             env=env(), capture_output=True, text=True, timeout=30)  # fmt: skip
+    refused = run([EXE, "whoami", "--base-url", sandbox.url, "--state-dir", str(tmp_path)], env=env(),
+                  timeout=30)  # fmt: skip
     assert refused.returncode == 2 and "run relatel-mcp login again" in refused.stderr
-    logout = subprocess.run([EXE, "logout", "--state-dir", str(tmp_path)], env=env(), capture_output=True,
-                            text=True, timeout=30)  # fmt: skip
+    logout = run([EXE, "logout", "--state-dir", str(tmp_path)], env=env(), timeout=30)
     assert logout.returncode == 0 and not stored.exists()
 
 
@@ -331,6 +332,7 @@ def test_serve_auth_oauth_needs_no_token_of_its_own(sandbox, tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+        HYGIENE.scan_stderr("relatel-mcp serve --auth oauth", process.stderr.read())
 
 
 async def test_the_server_advertises_its_metadata_and_challenges_with_it(oauth_server):

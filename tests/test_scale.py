@@ -30,8 +30,9 @@ from mcp.client.sse import sse_client
 
 from relatel_mcp.store import open_store
 
-from .services import Nginx, Postgres, free_port, stop_pid
-from .support import answering, approving, error_of, http_transport, url_only
+from .hygiene import HYGIENE
+from .services import Nginx, Postgres, free_port, missing, stop_pid
+from .support import answering, approving, env, error_of, http_transport, url_only
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -70,17 +71,17 @@ def cluster(
     replica_env: Callable[[int], dict[str, str]] = lambda i: {},
 ) -> Iterator[Cluster]:
     """Three replicas (each with `replica_env(i)` in its environment) and nginx in front; every
-    process stopped by its pid at the end."""
+    process stopped by its pid at the end, and what each wrote to stderr scanned for credentials."""
     store = postgres.create_database(f"cluster_{time.monotonic_ns()}")
     (tmp_path / "policy.toml").write_text(policy)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RELATEL")},
-        "RELATEL_BASE_URL": sandbox.url,
-        "RELATEL_MCP_STORE": store,
-        "RELATEL_MCP_SECRET": SECRET,
-        "RELATEL_MCP_METRICS_TOKEN": METRICS,
-    }
+    shared = env(
+        RELATEL_BASE_URL=sandbox.url,
+        RELATEL_MCP_STORE=store,
+        RELATEL_MCP_SECRET=SECRET,
+        RELATEL_MCP_METRICS_TOKEN=METRICS,
+    )
     ports = [free_port() for _ in range(3)]
+    logs = [(tmp_path / f"replica-{i}.stderr").open("w") for i in range(3)]
     replicas = [
         subprocess.Popen(
             [
@@ -100,9 +101,9 @@ def cluster(
                 "--credential-checks-per-client",
                 "1000",
             ],
-            env={**env, "RELATEL_MCP_STATE_DIR": str(tmp_path / f"replica-{i}"), **replica_env(i)},
+            env={**shared, "RELATEL_MCP_STATE_DIR": str(tmp_path / f"replica-{i}"), **replica_env(i)},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=logs[i],
         )
         for i, port in enumerate(ports)
     ]
@@ -118,6 +119,9 @@ def cluster(
         for process in replicas:
             stop_pid(process.pid)
             process.wait(10)
+        for i, log in enumerate(logs):
+            log.close()
+            HYGIENE.scan_stderr(f"replica {i}", Path(log.name).read_text())
 
 
 def _wait_healthy(url: str) -> None:
@@ -388,7 +392,7 @@ def test_the_shipped_nginx_conf_is_valid(tmp_path):
 
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        pytest.skip("nginx is not installed")
+        missing("nginx (Debian package nginx-light)")
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     conf = re.sub(r"relatel-mcp-\d:8080", "127.0.0.1:8080", conf).replace(
         "/etc/nginx/relatel-mcp.locations.conf", str(ROOT / "deploy" / "relatel-mcp.locations.conf")

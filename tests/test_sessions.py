@@ -28,6 +28,7 @@ from relatel_mcp.front import server
 from relatel_mcp.front.transports import HttpOptions
 from relatel_mcp.settings import load_settings
 
+from .hygiene import HYGIENE
 from .support import EXE, env, serve_http, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -168,13 +169,16 @@ async def test_the_command_line_ends_a_session_idle_for_the_flags_time(tmp_path)
                "--state-dir", str(tmp_path), "--session-idle-seconds", "1"]  # fmt: skip
     process = subprocess.Popen(command, env=env(RELATEL_MCP_SESSION_IDLE_SECONDS="600"), stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.append(process.stderr.read()), daemon=True)
     try:
         line = ""
         while "serving MCP at" not in line:
             line = process.stderr.readline()
             assert line, "the server exited before serving"
+            said.append(line)
         url = re.search(r"(http://127\.0\.0\.1:\d+)/mcp", line).group(1)
-        threading.Thread(target=process.stderr.read, daemon=True).start()  # the rest, unread
+        reader.start()  # the rest, read as it comes (a full pipe would stop the server)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             session = await HttpSession(http).open()
             wait = 1.5  # each look at the session is a request, which restarts its idle time
@@ -188,6 +192,10 @@ async def test_the_command_line_ends_a_session_idle_for_the_flags_time(tmp_path)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(15)
+        if reader.ident is None:  # it stopped before serving
+            reader.start()
+        reader.join(15)
+        HYGIENE.scan_stderr("relatel-mcp serve --sandbox --transport http", "".join(said))
 
 
 def test_the_idle_time_is_the_flag_else_the_environment_else_1800_seconds():

@@ -3,7 +3,7 @@
 The case Docker makes: a named volume created by an image that did not make the directory
 itself belongs to root, and the server runs as a user of its own. The real executable runs here as
 such a user (uid 10001, the Dockerfile's, through `setpriv`), so these tests need root and
-`setpriv` (util-linux) and skip cleanly without them.
+`setpriv` (util-linux): without them they skip, or fail where RELATEL_MCP_REQUIRE_SERVICES=1 (CI).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from .services import missing
 from .support import env
 
 pytestmark = pytest.mark.anyio
@@ -28,8 +29,11 @@ UID = 10001  # the Dockerfile's user
 SETPRIV = shutil.which("setpriv")
 AS_USER = [SETPRIV or "setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
 
-if not (hasattr(os, "getuid") and os.getuid() == 0 and SETPRIV):
-    pytest.skip("runs the server as another user: needs root and setpriv", allow_module_level=True)
+
+@pytest.fixture(autouse=True)
+def _as_another_user() -> None:
+    if not (hasattr(os, "getuid") and os.getuid() == 0 and SETPRIV):
+        missing("root and setpriv (util-linux)", "are needed to run the server as another user")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from .hygiene import HYGIENE
 from .support import EXE, INITIALIZE, env
 
 pytestmark = pytest.mark.slow
@@ -58,11 +59,14 @@ class Server:
         return status, time.monotonic() - start
 
     def stderr(self) -> str:
+        """All it said (scanned for credentials), once it has ended."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(PATIENCE)
         rest = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-        return "\n".join(self.said) + "\n" + rest
+        said = "\n".join(self.said) + "\n" + rest
+        HYGIENE.scan_stderr(" ".join(map(str, self.process.args)), said)
+        return said
 
 
 def start(mode: str, base_url: str | None, *, terminal: bool = False) -> Server:

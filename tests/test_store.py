@@ -348,10 +348,10 @@ async def test_a_send_whose_outcome_cannot_be_written_reads_as_outcome_unknown(
 ):
     from relatel_mcp.policy import Policy
 
-    from .support import audit_log, connect
+    from .support import audit_log, connect, until_held
 
     url = own_postgres.create_database("server")
-    sandbox.fault(method="POST", path="/api/v2/switch/dial", latency=1.5)  # performed, answered late
+    sandbox.fault(method="POST", path="/api/v2/switch/dial", hold=True)  # performed, its answer held
     async with connect(sandbox.url, store=url, state_dir=tmp_path, policy=Policy(costly="allow")) as session:
         async with anyio.create_task_group() as tasks:
             result: dict[str, Any] = {}
@@ -360,8 +360,9 @@ async def test_a_send_whose_outcome_cannot_be_written_reads_as_outcome_unknown(
                 result["call"] = await session.call_tool("initiate_call", {"to_number": "+45 28 11 44 77"})
 
             tasks.start_soon(call)
-            await anyio.sleep(0.7)
-            own_postgres.stop()  # while the call is out: its intent is written, its outcome cannot be
+            await until_held(sandbox)  # the call is out: its intent is written, its outcome cannot be
+            await anyio.to_thread.run_sync(own_postgres.stop)
+            await anyio.to_thread.run_sync(sandbox.release)
         own_postgres.start()
         audit = await audit_log(session)
     assert not result["call"].is_error  # it happened, and the answer says so

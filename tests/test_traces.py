@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
 
 from relatel_mcp.core.traces import INSTALL, path_template
 from relatel_mcp.settings import Environment, Traces, traces_asked
 
 from .otlp import Span, otlp_receiver
-from .support import EXE, answering, env
+from .support import EXE, answering, env, run, stdio
 
 pytestmark = pytest.mark.anyio
 
@@ -183,13 +182,12 @@ async def serve_and_call(tmp_path: Path, sandbox: Any, otel: dict[str, str], sta
     params = StdioServerParameters(
         command=sys.executable, args=["-c", start, "serve"], env=server_env(tmp_path, sandbox, **otel)
     )
-    errors = tmp_path / "stderr"
-    with errors.open("w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), elicitation_callback=answering()) as client:
-            result = await client.call_tool(*SMS, meta={"traceparent": TRACEPARENT})
+    said: list[str] = []
+    async with Client(stdio(params, said), elicitation_callback=answering()) as client:
+        result = await client.call_tool(*SMS, meta={"traceparent": TRACEPARENT})
     assert not result.is_error, result
     assert len(sandbox.outbox()) == 1  # sent
-    return errors.read_text()
+    return said[0]
 
 
 def test_the_standard_variables_decide_whether_traces_are_exported():
@@ -231,10 +229,10 @@ def test_a_path_keeps_only_the_catalogues_words():
 
 def test_the_cli_says_a_problem_and_serves_on():
     """An exporter this server does not have is one line at start-up, not a stop."""
-    done = subprocess.run(
+    done = run(
         [EXE, "serve", "--sandbox"],
         env={**{k: v for k, v in env().items() if not k.startswith("OTEL_")}, "OTEL_TRACES_EXPORTER": "zipkin"},
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "relatel-mcp: OTEL_TRACES_EXPORTER=zipkin is not supported" in done.stderr

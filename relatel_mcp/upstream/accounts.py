@@ -4,9 +4,11 @@ Budgets, confirmations and the audit follow the person, not the token: a second 
 employee shares their budget and their audit. The account is asked of Relatel once per token
 (`GET /api/v2/employee`) and cached, in memory and in the store (so that replicas share it); the
 same answer tells whether a remote client's token is valid at all, so checking a credential and
-finding its account cost one request together. The store is a cache here: when it cannot be
-reached, tokens are checked with Relatel as if it were empty. The same answer says what the
-employee may use (admin, features), kept in memory for access.py.
+finding its account cost one request together. Concurrent lookups of one token share one
+request (a stdio server reads its account at start-up while the first call may need it too). The
+store is a cache here: when it cannot be reached, tokens are checked with Relatel as if it were
+empty. The same answer says what the employee may use (admin, features), kept in memory for
+access.py.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from ..core.errors import ToolError, unauthorized
 from ..core.request import UpstreamRequest, parsed_json
@@ -47,6 +51,18 @@ class Employee:
         )
 
 
+Entry = tuple[str | None, float]  # (account, or None where Relatel refuses the token; expiry)
+
+
+@dataclass
+class _Lookup:
+    """One request to Relatel about a token, which every concurrent lookup of it awaits."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    entry: Entry | None = None
+    error: Exception | None = None
+
+
 def account_id(company_id: object, employee_id: object) -> str:
     """A stable pseudonym of one employee of one company: never a token, never a name."""
     key = f"relatel-mcp account:{company_id}:{employee_id}".encode()
@@ -74,6 +90,7 @@ class Accounts:
         self.ttl, self.refused_ttl, self.size = ttl, refused_ttl, size
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()  # -> (account, expiry)
         self._employees: OrderedDict[str, tuple[Employee, float]] = OrderedDict()  # kept in memory only
+        self._asking: dict[str, _Lookup] = {}  # token pseudonym -> the request about it under way
 
     def last_known(self, tenant: Tenant) -> str | None:
         """The account last seen here for this token, however long ago (it never changes)."""
@@ -115,11 +132,32 @@ class Accounts:
             kept = self._employees.get(tenant.id)
         return kept[0] if kept is not None else None
 
-    async def _refresh(self, tenant: Tenant) -> tuple[str | None, float]:
+    async def _refresh(self, tenant: Tenant) -> Entry:
+        """Ask Relatel whose the token is, once for every concurrent caller: the first asks, the
+        others await its answer or its error. A failure is not kept: the next lookup asks again.
+        Where the one asking is cancelled (its client went away), those waiting ask themselves."""
+        while (lookup := self._asking.get(tenant.id)) is not None:
+            await lookup.done.wait()
+            if lookup.error is not None:
+                raise lookup.error
+            if lookup.entry is not None:
+                return lookup.entry
+        lookup = self._asking[tenant.id] = _Lookup()
+        try:
+            lookup.entry = await self._ask_and_remember(tenant)
+            return lookup.entry
+        except Exception as exc:
+            lookup.error = exc
+            raise
+        finally:
+            del self._asking[tenant.id]
+            lookup.done.set()
+
+    async def _ask_and_remember(self, tenant: Tenant) -> Entry:
         """Ask Relatel whose the token is; remember the answer here (account and employee)."""
         employee = await self._ask(tenant)
         if employee is None:
-            entry: tuple[str | None, float] = (None, time.time() + self.refused_ttl)
+            entry: Entry = (None, time.time() + self.refused_ttl)
             self._employees.pop(tenant.id, None)
         else:
             entry = (employee.account, time.time() + self.ttl)
