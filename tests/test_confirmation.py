@@ -408,6 +408,7 @@ async def test_read_only_hides_and_refuses_every_change(sandbox, mode):
     assert sent(sandbox) == []
 
 
+@pytest.mark.process  # the audit command
 async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
     attempts = [
         (answering("accept"), Policy(), CALL, "sent"),
@@ -457,6 +458,7 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.process  # a stdio server
 async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
     """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), every tool listed to a
     real MCP client over stdio that can ask its user."""

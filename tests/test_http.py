@@ -159,6 +159,7 @@ async def test_dns_rebinding_protection_rejects_foreign_hosts(api_key_server):
     assert mcp.status_code == 421 and origin.status_code == 403
 
 
+@pytest.mark.process  # the command
 async def test_allowed_hosts_flag_admits_a_real_hostname(sandbox, tmp_path):
     options = HttpOptions(auth="api-key", api_keys=KEYS, allowed_hosts=("mcp.example.com",))
     with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
@@ -436,6 +437,7 @@ async def test_stateless_mode(sandbox, tmp_path):
     assert [r["path"] for r in sandbox.requests() if r["method"] == "POST"] == ["/api/v2/switch/dial"]
 
 
+@pytest.mark.process  # the command
 async def test_the_cli_serves_http_and_stops_on_sigterm(tmp_path):
     exe = str(Path(sys.executable).with_name("relatel-mcp"))
     process = subprocess.Popen(

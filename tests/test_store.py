@@ -85,6 +85,38 @@ async def test_a_confirmation_is_used_once_across_replicas(backend):
     assert results.count(True) == 1
 
 
+async def test_expired_single_use_records_are_cleared_within_64_uses(backend):
+    """The table of used confirmations does not grow for ever: one expired an hour ago is gone
+    within 64 more uses (a record that gone can never match again: its token has expired)."""
+    async with replicas(backend, 1) as (store,):
+        assert await store.use_once("expired", time.time() - 7200)
+        assert not await store.use_once("expired", time.time() - 7200)
+        for i in range(64):
+            assert await store.use_once(f"fresh-{i}", time.time() + 60)
+        assert await store.use_once("expired", time.time() - 7200)  # cleared, so new again
+
+
+async def test_an_oauth_secret_is_taken_once_of_its_kind_while_it_lives(backend):
+    """Codes and refresh tokens are single use across replicas: the first take gets the data and
+    its grant, every other take nothing; another kind, or an expired secret, is never taken."""
+    async with replicas(backend, 3) as stores:
+        await stores[0].put_secret("code", "digest-1", "data-1", time.time() + 60, "grant-1")
+        await stores[0].put_secret("code", "digest-old", "data-old", time.time() - 1, "grant-1")
+        assert await stores[1].take_secret("refresh", "digest-1") is None  # not of that kind
+        assert await stores[1].take_secret("code", "digest-old") is None  # expired
+        assert await stores[2].secret("code", "digest-1") == ("data-1", "grant-1", False)
+        taken: list[Any] = []
+
+        async def take(store: Store) -> None:
+            taken.append(await store.take_secret("code", "digest-1"))
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(12):
+                tasks.start_soon(take, stores[i % 3])
+        assert [t for t in taken if t is not None] == [("data-1", "grant-1")] and len(taken) == 12
+        assert await stores[0].secret("code", "digest-1") == ("data-1", "grant-1", True)
+
+
 async def test_the_audit_is_append_only_in_the_database_itself(backend):
     async with backend() as store:
         first = await store.audit({**RECORD, "decision": "sending"})
