@@ -10,12 +10,14 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from relatel_mcp.policy.approvals import Approvals
 from relatel_mcp.store import ApprovalPage, Store, StoreUnavailable, open_store
 from relatel_mcp.store.schema import POSTGRES, SQLITE
 
@@ -67,6 +69,8 @@ async def test_budgets_are_spent_atomically_across_replicas(backend):
                 tasks.start_soon(spend, stores[i % 3])
         assert results.count(True) == 7 and await stores[0].used("acct", "2026-11-29", "calls") == 7
         assert not await stores[1].spend("acct", "2026-11-29", "calls", 8, 14)  # 7 + 8 > 14
+        await stores[2].refund("acct", "2026-11-29", "calls", 3)
+        assert await stores[0].used("acct", "2026-11-29", "calls") == 4  # exactly what was given back
         await stores[2].refund("acct", "2026-11-29", "calls", 100)
         assert await stores[0].used("acct", "2026-11-29", "calls") == 0  # never below zero
         assert not await stores[0].spend("other", "2026-11-29", "calls", 3, 2)  # more than the limit at once
@@ -300,6 +304,20 @@ async def test_an_approval_page_is_answered_once_and_only_while_it_lives(backend
         assert (await a.page("p1")).decision == "approve" and not await a.decide("old", "approve")
         await a.close_page("p1")
         assert await b.page("p1") is None
+
+
+async def test_a_page_asked_on_one_replica_is_answered_on_another(backend):
+    """The replica that shows the page need not be the one waiting: the answer given on one
+    reaches the waiter on the other, up to the page's last moment."""
+    async with replicas(backend, 2) as (a, b):
+        asking, showing = Approvals(a), Approvals(b)
+        page = await asking.open("Call +45 28 11 44 77?", "initiate_call", ttl=60)
+        assert await showing.decide(page.id, "approve") and not await showing.decide(page.id, "decline")
+        assert await asking.wait(page) == "approve"
+        late = await asking.open("Call +45 28 11 44 77?", "initiate_call", ttl=60)
+        assert await asking.decide(late.id, "decline")
+        # the waiter's own copy of the page has under a second left: the answer still counts
+        assert await asking.wait(replace(late, expires=time.time() + 0.9)) == "decline"
 
 
 async def test_the_token_check_cache_is_shared(backend):
