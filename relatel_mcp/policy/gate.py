@@ -376,10 +376,7 @@ class Gate:
     @staticmethod
     def _accepted(answer: Any, *, form: bool) -> None:
         """A form's yes is "accept" with the box ticked; a URL's is "accept" (then the page decides)."""
-        elicited = answer if isinstance(answer, types.ElicitResult) else None
-        confirmed = elicited is not None and (elicited.content or {}).get(CONFIRM_KEY) is True
-        said = elicited.action if elicited is not None else "none"
-        traces.event("answered", {"relatel.answer.action": said, "relatel.answer.confirmed": confirmed})
+        traces.event("answered", _answer_attributes(answer))
         if not isinstance(answer, types.ElicitResult) or answer.action != "accept":
             action = getattr(answer, "action", "no answer")
             raise ToolError("declined", f"The user did not confirm ({action}); nothing was sent.")
@@ -463,6 +460,16 @@ class Gate:
 async def _page_url(channel: Channel, page: ApprovalPage) -> str:
     assert channel.pages is not None
     return await channel.pages.url(page)
+
+
+def _answer_attributes(answer: Any) -> dict[str, Any]:
+    """What a trace says of an answer (the decision is `_accepted`'s alone)."""
+    elicited = answer if isinstance(answer, types.ElicitResult) else None
+    confirmed = elicited is not None and (elicited.content or {}).get(CONFIRM_KEY) is True
+    return {
+        "relatel.answer.action": elicited.action if elicited else "none",
+        "relatel.answer.confirmed": confirmed,
+    }
 
 
 def _page_message(op: Operation) -> str:
