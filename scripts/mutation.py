@@ -78,6 +78,12 @@ EQUIVALENT: dict[str, str] = {
     "relatel_mcp.policy.approvals.xǁApprovalsǁwait__mutmut_10": "as _9",
     "relatel_mcp.policy.gate.xǁGateǁrefund__mutmut_6": "spent = '' for None: an approval is given back at "
     "most once (the one failure that ends its call), so nothing reads it after",
+    "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_5": "the key of the one limiter "
+    "over all clients: any constant will do",
+    "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_6": "as _5",
+    "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_7": "as _5",
+    "relatel_mcp.policy.seal.xǁSealerǁopen__mutmut_14": "a payload that is not an object: only this "
+    "server seals, and only objects, so none opens without its key",
     "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_5": "% 64 == 1 for == 0: the count is shared, so its "
     "phase is arbitrary; any 64 uses still include one clearing",
     "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_14": "clears what expired 3,601 s ago rather than 3,600 "
@@ -141,7 +147,7 @@ def report(found: dict[str, str]) -> list[str]:
         print(f"{module:34} {len(mine):8} {counts['killed']:7} {equivalent:10} "
               f"{len(survivors) - equivalent:9} {score:7.1%}")  # fmt: skip
     for name in sorted(unexplained):
-        print(f"survived: {name}   (mutmut show {name})")
+        print(f"{found[name]}: {name}   (mutmut show {name})")
     return unexplained
 
 

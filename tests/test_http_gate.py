@@ -287,6 +287,45 @@ async def test_two_authorization_headers_are_refused(sandbox, tmp_path):
     assert sandbox.requests() == []
 
 
+async def test_only_a_bearer_credential_of_at_most_4096_characters_is_taken(sandbox, tmp_path):
+    """The key itself under any other scheme is refused, as is a credential longer than 4,096
+    characters even where it is a configured key; spaces around the credential are not part of it."""
+    longest, too_long = "k" * 4096, "k" * 4097
+    options = HttpOptions(auth="api-key", api_keys=(KEY, longest, too_long))
+    with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+
+            async def status(authorization: str) -> int:
+                headers = {**MCP_HEADERS, "Authorization": authorization}
+                return (await http.post("/mcp", json=INITIALIZE, headers=headers)).status_code
+
+            statuses = [
+                await status(value)
+                for value in (f"Bearer {KEY}", f"bearer  {KEY}", f"Basic {KEY}", f"Token {KEY}",
+                              f"Bearer {longest}", f"Bearer {too_long}")
+            ]  # fmt: skip
+    assert statuses == [200, 200, 401, 401, 200, 401]
+    assert sandbox.requests() == []
+
+
+async def test_allowed_hosts_star_admits_any_host_and_the_default_only_loopback(sandbox, tmp_path):
+    """DNS-rebinding protection: a foreign Host is refused unless the operator lists it or `*`."""
+    hosts: dict[str, int] = {}
+    for allowed in ((), ("mcp.example.com",), ("*",)):
+        options = HttpOptions(auth="api-key", api_keys=(KEY,), allowed_hosts=allowed)
+        with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+            async with httpx2.AsyncClient(base_url=url) as http:
+                for host in ("mcp.example.com", "attacker.example"):
+                    headers = {**MCP_HEADERS, "Authorization": f"Bearer {KEY}", "Host": host}
+                    response = await http.post("/mcp", json=INITIALIZE, headers=headers)
+                    hosts[f"{','.join(allowed) or 'default'} {host}"] = response.status_code
+    assert hosts == {
+        "default mcp.example.com": 421, "default attacker.example": 421,
+        "mcp.example.com mcp.example.com": 200, "mcp.example.com attacker.example": 421,
+        "* mcp.example.com": 200, "* attacker.example": 200,
+    }  # fmt: skip
+
+
 async def test_random_bearers_cannot_make_the_server_flood_relatel(sandbox, tmp_path, monkeypatch):
     """Token buckets, 20 checks of unknown credentials per address and 30 in all, refilled over
     10 s: here the limiter's clock stands still, so that no bucket refills while the requests

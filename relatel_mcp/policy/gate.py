@@ -408,40 +408,24 @@ class Gate:
     async def _redeem(
         self, purpose: str, token: str, op: Operation, args: Args, bound: _Binding, facts: Facts
     ) -> dict[str, Any]:
-        what = "confirmation token" if purpose == "preview" else "confirmation state"
+        what = _SEALED[purpose]
         payload = self.sealer.open(token)
         if payload is None or payload.get("purpose") != purpose:
             raise _refused(f"the {what} is not valid (forged or damaged).")
-        problems = [
-            (payload.get("tool") != op.name, f"it was issued for {payload.get('tool')}, not {op.name}"),
-            (payload.get("account") != bound.account, "it was issued for another account"),
-            (payload.get("holder") != bound.holder, "it was issued to another client of this account"),
-            (
-                purpose == "preview" and payload.get("session") != bound.session,
-                "it was issued in another session; a confirmation token works only where it was given",
-            ),
-            (payload.get("args") != digest(args.upstream_fields()), "it was issued for other arguments"),
-            (payload.get("expires", 0) < time.time(), "it has expired"),
-        ]
-        for failed, reason in problems:
-            if failed:
-                raise _refused(
-                    f"the {what} cannot be used: {reason}.", "Ask again to get a new confirmation."
-                )
+        problems = {
+            "tool": payload.get("tool") != op.name,
+            "account": payload.get("account") != bound.account,
+            "holder": payload.get("holder") != bound.holder,
+            "session": purpose == "preview" and payload.get("session") != bound.session,
+            "args": payload.get("args") != digest(args.upstream_fields()),
+            "expires": payload["expires"] < time.time(),
+        }
+        for problem in (name for name, failed in problems.items() if failed):
+            raise _refused(f"the {what} cannot be used: {_unusable(problem, payload, op)}.", _ASK_AGAIN)
         if not await self.store.use_once(str(payload.get("nonce")), float(payload["expires"])):
-            raise _refused(
-                f"the {what} was already used; each confirms one call.",
-                "Ask again to get a new confirmation.",
-            )
+            raise _refused(f"the {what} was already used; each confirms one call.", _ASK_AGAIN)
         if payload.get("facts") != facts.shown:
-            # A request state carries the question it asked; a preview token (which the agent must
-            # copy back) only its digest, so the question it would now ask is shown instead.
-            asked = payload.get("question")
-            raise _changed(
-                facts.changes_since(asked)
-                if isinstance(asked, str)
-                else f"it would now ask:\n{facts.question}"
-            )
+            raise _changed(_what_changed(payload, facts))
         return payload
 
     def _preview(self, op: Operation, args: Args, bound: _Binding, facts: Facts) -> ToolError:
@@ -460,6 +444,31 @@ class Gate:
 async def _page_url(channel: Channel, page: ApprovalPage) -> str:
     assert channel.pages is not None
     return await channel.pages.url(page)
+
+
+_SEALED = {"preview": "confirmation token", "elicit": "confirmation state"}  # by purpose, for messages
+_UNUSABLE = {  # why a sealed token or state that opened cannot be used here, by the check that failed
+    "tool": "it was issued for {tool}, not {op}",
+    "account": "it was issued for another account",
+    "holder": "it was issued to another client of this account",
+    "session": "it was issued in another session; a confirmation token works only where it was given",
+    "args": "it was issued for other arguments",
+    "expires": "it has expired",
+}
+
+
+_ASK_AGAIN = "Ask again to get a new confirmation."
+
+
+def _unusable(problem: str, payload: dict[str, Any], op: Operation) -> str:
+    return _UNUSABLE[problem].format(tool=payload.get("tool"), op=op.name)
+
+
+def _what_changed(payload: dict[str, Any], facts: Facts) -> str:
+    """A request state carries the question it asked; a preview token (which the agent must copy
+    back) only its digest, so the question it would now ask is shown instead."""
+    asked = payload.get("question")
+    return facts.changes_since(asked) if isinstance(asked, str) else f"it would now ask:\n{facts.question}"
 
 
 def _answer_attributes(answer: Any) -> dict[str, Any]:
