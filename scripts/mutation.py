@@ -82,6 +82,8 @@ EQUIVALENT: dict[str, str] = {
     "over all clients: any constant will do",
     "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_6": "as _5",
     "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_7": "as _5",
+    "relatel_mcp.front.transports.x__transport_security__mutmut_7": "without a public URL its host is "
+    "empty, and an empty name matches no Host header",
     "relatel_mcp.policy.seal.xǁSealerǁopen__mutmut_14": "a payload that is not an object: only this "
     "server seals, and only objects, so none opens without its key",
     "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_5": "% 64 == 1 for == 0: the count is shared, so its "

@@ -309,20 +309,24 @@ async def test_only_a_bearer_credential_of_at_most_4096_characters_is_taken(sand
 
 
 async def test_allowed_hosts_star_admits_any_host_and_the_default_only_loopback(sandbox, tmp_path):
-    """DNS-rebinding protection: a foreign Host is refused unless the operator lists it or `*`."""
-    hosts: dict[str, int] = {}
+    """DNS-rebinding protection: loopback by any of its names, and a foreign Host only where the
+    operator lists it or `*`."""
+    statuses: dict[tuple[str, str], int] = {}
     for allowed in ((), ("mcp.example.com",), ("*",)):
         options = HttpOptions(auth="api-key", api_keys=(KEY,), allowed_hosts=allowed)
         with serve_http(settings_for(sandbox.url, state_dir=tmp_path), options) as url:
+            port = url.rsplit(":", 1)[1]
             async with httpx2.AsyncClient(base_url=url) as http:
-                for host in ("mcp.example.com", "attacker.example"):
+                for name in ("localhost", "[::1]", "mcp.example.com", "attacker.example"):
+                    host = f"{name}:{port}" if name in ("localhost", "[::1]") else name
                     headers = {**MCP_HEADERS, "Authorization": f"Bearer {KEY}", "Host": host}
                     response = await http.post("/mcp", json=INITIALIZE, headers=headers)
-                    hosts[f"{','.join(allowed) or 'default'} {host}"] = response.status_code
-    assert hosts == {
-        "default mcp.example.com": 421, "default attacker.example": 421,
-        "mcp.example.com mcp.example.com": 200, "mcp.example.com attacker.example": 421,
-        "* mcp.example.com": 200, "* attacker.example": 200,
+                    statuses[",".join(allowed) or "default", name] = response.status_code
+    admitted = {key for key, status in statuses.items() if status == 200}
+    assert set(statuses.values()) == {200, 421}
+    assert admitted == {
+        *[(allowed, name) for allowed in ("default", "mcp.example.com", "*") for name in ("localhost", "[::1]")],
+        ("mcp.example.com", "mcp.example.com"), ("*", "mcp.example.com"), ("*", "attacker.example"),
     }  # fmt: skip
 
 
