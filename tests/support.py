@@ -98,7 +98,6 @@ HTTP = HttpOptions(auth="api-key", api_keys=(API_KEY,))  # one tenant: the serve
 # framing, the handshake or sessionless requests, the SDK's session manager, our auth middleware)
 # where they used to run both in process, where 2026-07-28 skips streams, framing and handshake.
 ROUTES = [("legacy", "http"), ("auto", "http")]
-SSE_ROUTES = [("legacy", "sse"), ("auto", "sse")]  # legacy SSE serves both eras too
 
 
 @asynccontextmanager
@@ -295,7 +294,7 @@ class Host:
             try:
                 async with assemble(settings, api_keys=options.api_keys) as app:
                     web = http_app(app, options)
-                    lifespan = LifespanOn(uvicorn.Config(web, lifespan="on"))
+                    lifespan = LifespanOn(uvicorn.Config(web, lifespan="on", log_config=None))
                     await lifespan.startup()
                     assert not lifespan.should_exit, "the server did not start"
                     self.app = web

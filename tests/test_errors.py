@@ -10,13 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from .support import ALLOW, ROUTES, connect, error_of, wire
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+async def sessions(sandbox: Any, anyio_backend: str) -> AsyncIterator[dict[tuple[str, str], Client]]:
+    """One MCP session for each route, kept for the module's bad input: it is refused before
+    anything is sent upstream or kept, so one session serves every case, as a client's does."""
+    async with AsyncExitStack() as stack:
+        yield {
+            (mode, transport): await stack.enter_async_context(
+                connect(sandbox.url, mode=mode, transport=transport, policy=ALLOW)
+            )
+            for mode, transport in ROUTES
+        }
 
 
 @pytest.mark.parametrize(("mode", "transport"), ROUTES)
@@ -43,10 +60,9 @@ pytestmark = pytest.mark.anyio
     ],
 )
 async def test_invalid_arguments_name_the_argument_and_send_nothing(
-    sandbox, mode, transport, tool, args, field, words
+    sandbox, sessions, mode, transport, tool, args, field, words
 ):
-    async with connect(sandbox.url, mode=mode, transport=transport, policy=ALLOW) as session:
-        result = await session.call_tool(tool, args)
+    result = await sessions[mode, transport].call_tool(tool, args)
     error = error_of(result)
     assert error["code"] == "invalid_argument" and error["field"] == field
     assert words in error["message"] and "Nothing was sent" in error["message"]
@@ -54,10 +70,9 @@ async def test_invalid_arguments_name_the_argument_and_send_nothing(
 
 
 @pytest.mark.parametrize(("mode", "transport"), ROUTES)
-async def test_unknown_tool_is_a_protocol_error_with_suggestions(sandbox, mode, transport):
-    async with connect(sandbox.url, mode=mode, transport=transport) as session:
-        with pytest.raises(MCPError, match=r"Unknown tool 'list_contact'\. Did you mean list_contacts"):
-            await session.call_tool("list_contact", {})
+async def test_unknown_tool_is_a_protocol_error_with_suggestions(sandbox, sessions, mode, transport):
+    with pytest.raises(MCPError, match=r"Unknown tool 'list_contact'\. Did you mean list_contacts"):
+        await sessions[mode, transport].call_tool("list_contact", {})
     assert sandbox.requests() == []
 
 

@@ -1,7 +1,7 @@
 """The gate under attack: the holes an outside review found, each tried again, through a real MCP
 client (both protocol eras, over streamable HTTP on a loopback socket; legacy SSE for the ladder's
-elicitations, stdio for its loopback approval page) and the sandbox over HTTP. What the server
-keeps (budgets, files, the audit) is tried in process: no transport carries any of it.
+elicitations) and the sandbox over HTTP. What the server keeps (budgets, files, the audit) is
+tried in process: no transport carries any of it.
 
 A yes counts only for what the human saw, as it is when sent; only a human's answer counts by
 default; the question cannot be forged; invisible text never reaches a model; budgets and the
@@ -32,7 +32,6 @@ from .support import (
     ALLOW,
     ATTACKER,
     ROUTES,
-    SSE_ROUTES,
     answering,
     approving,
     audit_log,
@@ -118,11 +117,14 @@ async def test_a_group_changed_while_the_question_is_open_sends_nothing(sandbox,
     assert not [path for _, path in sent(sandbox) if path.endswith("/message")] and sandbox.outbox() == []
 
 
-@pytest.mark.parametrize(("mode", "transport"), ROUTES + SSE_ROUTES)
-@pytest.mark.parametrize("rung", ["form", "url"])
+@pytest.mark.parametrize(
+    ("rung", "mode", "transport"),
+    [(rung, *route) for rung in ("form", "url") for route in ROUTES]
+    + [("form", "legacy", "sse"), ("url", "auto", "sse")],  # each rung and each era over SSE once
+)
 async def test_an_unchanged_question_is_sent_once_after_the_yes(sandbox, rung, mode, transport):
     """The control for the test above: the same flow without the change sends, exactly once; the
-    elicitations of the ladder over legacy SSE too."""
+    ladder's elicitations over legacy SSE too."""
     callback = answering("accept") if rung == "form" else approving()
     with url_only() if rung == "url" else nullcontext():
         async with connect(
@@ -377,8 +379,9 @@ async def test_url_mode_a_page_answers_once(sandbox):
 async def test_url_mode_the_loopback_page_answers_only_its_own_host_and_origin(sandbox):
     """Over stdio the page's server is its own origin: 421 to a name rebound to its address, 403 to
     a POST from another site or another server on loopback; the decision stays the human's. The
-    page's server lives only while its question is open. (`relatel-mcp serve` itself, over stdio:
-    this server is stdio's alone; test_http_gate.py tries the HTTP server's pages.)"""
+    page's server lives only while its question is open. In process: this page server is the one
+    stdio's server runs (test_stdio.py runs it under `relatel-mcp serve`); over HTTP the pages are
+    the HTTP server's own (test_http_gate.py)."""
     seen: dict[str, int] = {}
     urls: list[str] = []
     local = "http://127.0.0.1:8080"  # another app on this machine (the page's port is ephemeral)
@@ -389,9 +392,7 @@ async def test_url_mode_the_loopback_page_answers_only_its_own_host_and_origin(s
         return await try_it(context, params)
 
     with url_only():
-        async with connect(
-            sandbox.url, mode="legacy", transport="stdio", elicitation_callback=callback
-        ) as session:
+        async with connect(sandbox.url, mode="legacy", elicitation_callback=callback) as session:
             error = error_of(await session.call_tool(*CALL))
     assert seen == {
         "rebound read": 421, "rebound post": 421, ATTACKER: 403, local: 403,
