@@ -6,8 +6,9 @@ It records what each test made, wherever it made it (support.connect, a test's o
 mcp.Client for a URL or StdioServerParameters), and puts each test in the first class that fits:
 
 - an MCP client over a real transport: the SDK's stdio_client, streamable_http_client or
-  sse_client, or an MCP client program of the tests' own (tests/clients/) as a subprocess, which
-  serves it over stdio;
+  sse_client made or used (a session kept by a fixture counts for each test that sends through
+  it), or an MCP client program of the tests' own (tests/clients/) as a subprocess, which serves
+  it over stdio;
 - raw HTTP requests to an MCP endpoint (/mcp, /sse, /messages/) through a socket, without one;
 - an MCP client in process only: mcp.Client given the server object, any other ClientSession, a
   request to an MCP endpoint through httpx's ASGITransport (no socket);
@@ -21,6 +22,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ ENDPOINTS = ("/mcp", "/sse", "/messages/")
 CLIENT_PROGRAMS = Path(__file__).resolve().parent / "clients"
 
 current: str | None = None  # the test running now
+transport: ContextVar[str | None] = ContextVar("transport", default=None)  # the one being entered
 seen: dict[str, set[str]] = {}  # test -> what it made
 ran: list[str] = []  # the tests that ran (not skipped), in order
 
@@ -65,11 +68,31 @@ def _wrap(module: Any, name: str, kind: str) -> None:
     @functools.wraps(original)
     def recorded(*args: Any, **kwargs: Any) -> Any:
         record(kind)
-        return original(*args, **kwargs)
+        if kwargs.get("http_client") is not None:  # the caller's: its requests are this transport's
+            kwargs["http_client"].mcp_transport = kind
+        return _Marked(original(*args, **kwargs), kind)
 
     for each in list(sys.modules.values()):
         if getattr(each, name, None) is original:
             setattr(each, name, recorded)
+
+
+class _Marked:
+    """A transport's context manager, entered with `transport` set to its kind: an HTTP client it
+    makes for itself is marked as its own (see _watch_requests)."""
+
+    def __init__(self, manager: Any, kind: str) -> None:
+        self.manager, self.kind = manager, kind
+
+    async def __aenter__(self) -> Any:
+        token = transport.set(self.kind)
+        try:
+            return await self.manager.__aenter__()
+        finally:
+            transport.reset(token)
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.manager.__aexit__(*exc)
 
 
 def _patch() -> None:
@@ -108,13 +131,21 @@ def _patch() -> None:
 
 
 def _watch_requests(cls: Any) -> None:
-    send = cls.send
+    """Requests to an MCP endpoint: an MCP transport's (made by one, or handed to one), whichever
+    test sends them (a session a fixture keeps), else raw; in process through ASGITransport."""
+    send, init = cls.send, cls.__init__
+
+    def made(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.mcp_transport = transport.get()
 
     def endpoint(client: Any, request: httpx2.Request) -> None:
         path = request.url.path
         if path in ENDPOINTS[:2] or path.startswith(ENDPOINTS[2]):
             in_process = isinstance(client._transport, httpx2.ASGITransport | httpx2.MockTransport)
-            record("asgi" if in_process else "raw")
+            record("asgi" if in_process else getattr(client, "mcp_transport", None) or "raw")
+
+    cls.__init__ = made
 
     if cls is httpx2.AsyncClient:
 
