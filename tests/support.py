@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import fields, replace
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +20,13 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 import mcp.types as types
+import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from starlette.responses import PlainTextResponse
+from uvicorn.lifespan.on import LifespanOn
 
 from relatel_mcp.app import assemble
 from relatel_mcp.core import catalog
@@ -30,7 +34,7 @@ from relatel_mcp.front.server import build_server
 from relatel_mcp.front.transports import HttpOptions, http_app
 from relatel_mcp.functions.toolkit import Toolkit
 from relatel_mcp.policy import Policy
-from relatel_mcp.settings import Settings
+from relatel_mcp.settings import Environment, Settings
 from relatel_mcp.web.serving import UvicornServer
 
 from .hygiene import HYGIENE, HYGIENE_TOKEN, STATE_DIRS
@@ -89,29 +93,124 @@ def settings_for(base_url: str, *, token: str | None = HYGIENE_TOKEN, policy: Po
     return Settings(token=token, base_url=base_url, policy=policy or Policy(), state_dir=state_dir, **options)
 
 
+# ------------------------------------------------------------------------------ the client, over a transport
+
+API_KEY = "key-one-0123456789abcdef"  # the HTTP transports' client key (tests/hygiene.py looks for it)
+HTTP = HttpOptions(auth="api-key", api_keys=(API_KEY,))  # one tenant: the server holds the token
+# The gate, confirmation and error suites run each era over real streamable HTTP (sockets, JSON-RPC
+# framing, the handshake or sessionless requests, the SDK's session manager, our auth middleware)
+# where they used to run both in process, where 2026-07-28 skips streams, framing and handshake.
+ROUTES = [("legacy", "http"), ("auto", "http")]
+
+
 @asynccontextmanager
 async def connect(
     base_url: str,
     *,
     mode: str = "auto",
+    transport: str = "memory",
     token: str = HYGIENE_TOKEN,
     policy: Policy | None = None,
     state_dir: Path | None = None,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
-    """An MCP client session with a fresh server in this process (both protocol eras via `mode`).
+    """An MCP client session with a fresh server, in either protocol era (`mode`), over `transport`:
+    "memory" (the server in this process, no transport at all), "stdio" (`relatel-mcp serve` as a
+    subprocess), "http" (streamable HTTP) or "sse" (legacy SSE), these two on a loopback socket.
 
     `client_options` go to mcp.Client (e.g. elicitation_callback), or to Settings where they name
-    one of its fields (timeouts, retries, rate limits, max_result_bytes).
+    one of its fields (timeouts, retries, rate limits, max_result_bytes). The server's Relatel token
+    is `token` over every transport (HTTP with an API key, as a one-tenant deployment runs).
     """
     names = {f.name for f in fields(Settings)}
     options = {k: client_options.pop(k) for k in list(client_options) if k in names}
     config = settings_for(base_url, token=token, policy=policy, state_dir=state_dir, **options)
-    async with (
-        assemble(config) as app,
-        Client(build_server(app), mode=mode, **client_options) as session,
-    ):
+    async with SERVERS[transport](config) as server, Client(server, mode=mode, **client_options) as session:
         yield session
+
+
+@asynccontextmanager
+async def _in_process(settings: Settings) -> AsyncIterator[Any]:
+    async with assemble(settings) as app:
+        yield build_server(app)
+
+
+@asynccontextmanager
+async def _over_http(settings: Settings) -> AsyncIterator[Any]:
+    with hosted(settings) as url:
+        yield http_transport(url, API_KEY)
+
+
+@asynccontextmanager
+async def _over_sse(settings: Settings) -> AsyncIterator[Any]:
+    with hosted(settings) as url:
+        yield sse_transport(url, API_KEY)
+
+
+@asynccontextmanager
+async def _over_stdio(settings: Settings) -> AsyncIterator[Any]:
+    with tempfile.TemporaryDirectory(prefix="relatel-mcp-config-") as folder:
+        variables = stdio_environment(settings, Path(folder) / "policy.toml")
+        yield StdioServerParameters(command=EXE, args=["serve"], env=env(**variables))
+
+
+SERVERS: dict[str, Callable[[Settings], AbstractAsyncContextManager[Any]]] = {
+    "memory": _in_process,
+    "stdio": _over_stdio,
+    "http": _over_http,
+    "sse": _over_sse,
+}
+TRANSPORTS = tuple(SERVERS)
+
+# The policy file's tables (relatel_mcp/policy/rules.py), by the Policy field each key is read into.
+POLICY_FILE = {
+    "policy": {"costly": "costly", "destructive": "destructive", "read_only": "read_only", "dry_run": "dry_run"},
+    "destinations": {"allow": "allow_prefixes", "block_premium_rate": "block_premium_rate"},
+    "confirmation": {"token_ttl_seconds": "token_ttl_seconds", "elicit_timeout_seconds": "elicit_timeout_seconds"},
+}  # fmt: skip
+
+
+def stdio_environment(settings: Settings, policy_file: Path) -> dict[str, str]:
+    """The variables (and the policy file, written to `policy_file`) that make `relatel-mcp serve`
+    run with `settings`: each field it has a variable for (relatel_mcp/settings.py's Environment,
+    by the same name), where it differs from the default. Anything else fails loudly rather than
+    be dropped."""
+    variables, unsupported = {}, []
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+        if f.name == "policy" or value == default:
+            continue
+        variable = Environment.model_fields.get(f.name)
+        if variable is None:
+            unsupported.append(f.name)
+        else:
+            variables[str(variable.validation_alias)] = _variable(value)
+    assert not unsupported, f"stdio: no variable for {unsupported}; use transport='http'"
+    if settings.policy != Policy():
+        policy_file.write_text(policy_toml(settings.policy), encoding="utf-8")
+        variables["RELATEL_MCP_CONFIG"] = str(policy_file)
+    return variables
+
+
+def _variable(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return ",".join(sorted(value)) if isinstance(value, frozenset | tuple) else str(value)
+
+
+def policy_toml(policy: Policy) -> str:
+    """`policy` as a policy file (`--config`); JSON's scalars and arrays are TOML's."""
+    tables = {
+        name: {key: getattr(policy, field) for key, field in keys.items()}
+        for name, keys in POLICY_FILE.items()
+    }
+    tables["budgets"] = asdict(policy.budgets)
+    tables["prices"] = {k: v for k, v in asdict(policy.prices).items() if v is not None}
+    return "".join(
+        f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+        for name, table in tables.items()
+    )
 
 
 def toolkit_for(
@@ -170,6 +269,75 @@ def serve_http(settings: Settings, options: HttpOptions) -> Iterator[str]:
         thread.join(10)
 
 
+class Host:
+    """A loopback uvicorn (UvicornServer, in a thread with its own event loop) that serves one
+    server at a time: connect()'s HTTP transports, `http_app` for one test's settings, started and
+    stopped with its ASGI lifespan as uvicorn runs it. Starting and stopping uvicorn itself costs
+    0.2 s a server (its shutdown polls and sleeps), which over a few hundred tests is minutes."""
+
+    def __init__(self) -> None:
+        self.app: Any = None  # the server being served, if any
+        self.busy = False
+        self.loop = asyncio.new_event_loop()
+        self.server = UvicornServer(self, lifespan="off")
+        serve = lambda: self.loop.run_until_complete(self.server.serve())  # noqa: E731
+        threading.Thread(target=serve, name=f"host-{self.server.port}", daemon=True).start()
+        assert self.server.started.wait(10)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:  # between servers: what a client of a stopped one would meet
+            return await PlainTextResponse("No server here.", 503)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    @contextmanager
+    def serving(self, settings: Settings, options: HttpOptions) -> Iterator[str]:
+        started, stop = threading.Event(), asyncio.Event()
+
+        async def life() -> None:
+            try:
+                async with assemble(settings, api_keys=options.api_keys) as app:
+                    web = http_app(app, options)
+                    lifespan = LifespanOn(uvicorn.Config(web, lifespan="on", log_config=None))
+                    await lifespan.startup()
+                    assert not lifespan.should_exit, "the server did not start"
+                    self.app = web
+                    started.set()
+                    try:
+                        await stop.wait()
+                    finally:
+                        self.app = None
+                        await lifespan.shutdown()
+            finally:
+                started.set()
+
+        self.busy = True
+        life_ = asyncio.run_coroutine_threadsafe(life(), self.loop)
+        try:
+            assert started.wait(10), "the server did not start within 10 s"
+            if self.app is None:  # it failed to start: raise why, here
+                life_.result(10)
+            yield self.server.url
+        finally:
+            self.loop.call_soon_threadsafe(stop.set)
+            life_.result(10)
+            self.busy = False
+
+
+HOSTS: list[Host] = []  # for the test session; more than one only where servers are open at once
+
+
+@contextmanager
+def hosted(settings: Settings, options: HttpOptions = HTTP) -> Iterator[str]:
+    """The HTTP transports for `settings` on a loopback socket, as `serve_http`, at a fraction of
+    its cost: the socket and uvicorn are kept from one server to the next (see Host; so the
+    connection limits are ConnectionLimits' defaults, whatever `options.limits` says)."""
+    host = next((h for h in HOSTS if not h.busy), None)
+    if host is None:
+        HOSTS.append(host := Host())
+    with host.serving(settings, options) as url:
+        yield url
+
+
 def env(**extra: str) -> dict[str, str]:
     """The environment of a `relatel-mcp` subprocess: this one's, less every RELATEL setting, with
     a state directory of its own (never the developer's ~/.local/state/relatel-mcp): a new one
@@ -209,13 +377,28 @@ async def stdio(params: StdioServerParameters, said: list[str] | None = None) ->
                 said.append(logged)
 
 
+# One TLS context for every HTTP client of the tests, which all speak plain HTTP on loopback:
+# httpx builds one for each client otherwise, loading the CA bundle (some 50 ms of CPU each).
+TLS = ssl.create_default_context()
+
+
+def web_client(**options: Any) -> httpx2.AsyncClient:
+    """An HTTP client for loopback (a human's browser, an MCP client's connection)."""
+    return httpx2.AsyncClient(verify=TLS, **options)
+
+
 def http_transport(url: str, bearer: str | None = None) -> Any:
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    return streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=30))
+    return streamable_http_client(f"{url}/mcp", http_client=web_client(headers=headers, timeout=30))
 
 
 def sse_transport(url: str, bearer: str | None = None) -> Any:
-    return sse_client(f"{url}/sse", headers={"Authorization": f"Bearer {bearer}"} if bearer else None)
+    def client(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+        timeout = timeout or httpx2.Timeout(30, read=300)  # the SDK's own factory's defaults
+        return web_client(headers=headers, timeout=timeout, auth=auth)
+
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
+    return sse_client(f"{url}/sse", headers=headers, httpx_client_factory=client)
 
 
 def error_of(result: types.CallToolResult) -> dict[str, Any]:
@@ -261,7 +444,7 @@ def approving(
 
     async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         assert isinstance(params, types.ElicitRequestURLParams), "expected a URL"
-        async with httpx2.AsyncClient(timeout=10) as browser:
+        async with web_client(timeout=10) as browser:
             page = await browser.get(params.url)
             if during is not None:
                 await during()
@@ -292,7 +475,7 @@ def tried_by_other_sites(
         assert isinstance(params, types.ElicitRequestURLParams), "expected a URL"
         page = urlsplit(params.url)
         own, rebound = f"{page.scheme}://{page.netloc}", f"attacker.example:{page.port}"
-        async with httpx2.AsyncClient(timeout=10) as browser:
+        async with web_client(timeout=10) as browser:
 
             async def post(choice: str, **headers: str) -> int:
                 return (

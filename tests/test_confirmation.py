@@ -1,9 +1,11 @@
 """Confirmation gating: a human's yes through elicitation (or, only where an operator opted in, a
 sealed preview token the agent hands back), or nothing.
 
-MCP client ⇄ server ⇄ sandbox, in both protocol eras, counting what the sandbox received: the
-gate may read (GET) to compose its question, but a costly or destructive request is sent exactly
-once after a yes and never otherwise.
+MCP client ⇄ server ⇄ sandbox, in both protocol eras over streamable HTTP on a loopback socket,
+counting what the sandbox received: the gate may read (GET) to compose its question, but a costly
+or destructive request is sent exactly once after a yes and never otherwise. What a server keeps
+(budgets, the audit, the kill switch file) and its policy's rules are tried in process: the
+transport carries nothing of theirs that the tests over HTTP do not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
-from mcp import Client, StdioServerParameters
 
 from relatel_mcp.core import catalog
 from relatel_mcp.policy import Policy
@@ -27,14 +28,13 @@ from relatel_mcp.policy.rules import Budgets
 from .stores import STORES
 from .support import (
     ALLOW,
-    EXE,
     MODES,
+    ROUTES,
     TOOL_COUNT,
     answering,
     approving,
     audit_log,
     connect,
-    env,
     error_of,
     sent,
     url_only,
@@ -51,11 +51,11 @@ GATED = {op.name for op in catalog.load() if op.gated}
 # ------------------------------------------------------------------ elicitation, both eras
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_accept_sends_the_call_exactly_once(sandbox, mode):
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_accept_sends_the_call_exactly_once(sandbox, mode, transport):
     questions: list[str] = []
     async with connect(
-        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+        sandbox.url, mode=mode, transport=transport, elicitation_callback=answering("accept", seen=questions)
     ) as session:
         result = await session.call_tool(*CALL)
         audit = await audit_log(session)
@@ -69,11 +69,11 @@ async def test_accept_sends_the_call_exactly_once(sandbox, mode):
     assert (audit[0]["decision"], audit[0]["channel"], audit[0]["status"]) == ("sent", "elicitation", 200)
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_group_sms_question_names_every_member_and_the_segments(sandbox, mode):
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_group_sms_question_names_every_member_and_the_segments(sandbox, mode, transport):
     questions: list[str] = []
     async with connect(
-        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+        sandbox.url, mode=mode, transport=transport, elicitation_callback=answering("accept", seen=questions)
     ) as session:
         result = await session.call_tool(*GROUP_SMS)
     assert result.structured_content["sent"] == 3
@@ -102,11 +102,11 @@ async def test_the_question_shows_the_estimated_cost_when_prices_are_set(sandbox
     assert "Estimated cost: 1.05 DKK." in questions[0]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
 @pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
-async def test_decline_cancel_or_an_unticked_box_sends_nothing(sandbox, mode, action, confirm):
+async def test_decline_cancel_or_an_unticked_box_sends_nothing(sandbox, mode, transport, action, confirm):
     async with connect(
-        sandbox.url, mode=mode, elicitation_callback=answering(action, confirm=confirm)
+        sandbox.url, mode=mode, transport=transport, elicitation_callback=answering(action, confirm=confirm)
     ) as session:
         error = error_of(await session.call_tool(*CALL))
         audit = await audit_log(session)
@@ -118,28 +118,30 @@ async def test_decline_cancel_or_an_unticked_box_sends_nothing(sandbox, mode, ac
 async def test_no_answer_in_time_sends_nothing_handshake_era(sandbox):
     policy = Policy(elicit_timeout_seconds=0.3)
     async with connect(
-        sandbox.url, mode="legacy", policy=policy, elicitation_callback=answering("accept", delay=2)
-    ) as s:
+        sandbox.url, mode="legacy", transport="http", policy=policy,
+        elicitation_callback=answering("accept", delay=2),
+    ) as s:  # fmt: skip
         error = error_of(await s.call_tool(*CALL))
     assert error["code"] == "declined" and "No answer within 0.3 s" in error["message"]
     assert sent(sandbox) == []
 
 
 async def test_an_answer_after_the_request_state_expired_sends_nothing_modern_era(sandbox):
-    policy = Policy(token_ttl_seconds=1)
+    policy = Policy(token_ttl_seconds=1)  # it expires at the whole second after the next: 1.1 s is late
     async with connect(
-        sandbox.url, mode="auto", policy=policy, elicitation_callback=answering("accept", delay=1.5)
-    ) as s:
+        sandbox.url, mode="auto", transport="http", policy=policy,
+        elicitation_callback=answering("accept", delay=1.1),
+    ) as s:  # fmt: skip
         error = error_of(await s.call_tool(*CALL))
     assert error["code"] == "refused" and "expired" in error["message"]
     assert sent(sandbox) == []
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_destructive_tools_ask_too(sandbox, mode):
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_destructive_tools_ask_too(sandbox, mode, transport):
     questions: list[str] = []
     async with connect(
-        sandbox.url, mode=mode, elicitation_callback=answering("accept", seen=questions)
+        sandbox.url, mode=mode, transport=transport, elicitation_callback=answering("accept", seen=questions)
     ) as session:
         result = await session.call_tool("delete_contact", {"id": 1})
     assert not result.is_error
@@ -151,9 +153,11 @@ async def test_destructive_tools_ask_too(sandbox, mode):
 # ------------------------------------------------------------------ no human, no action
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_by_default_a_client_that_cannot_ask_its_user_is_offered_no_gated_tool(sandbox, mode):
-    async with connect(sandbox.url, mode=mode) as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_by_default_a_client_that_cannot_ask_its_user_is_offered_no_gated_tool(
+    sandbox, mode, transport
+):
+    async with connect(sandbox.url, mode=mode, transport=transport) as session:
         listed = {t.name for t in (await session.list_tools()).tools}
         error = error_of(await session.call_tool(*CALL))
     assert listed == {op.name for op in catalog.load()} - GATED
@@ -167,16 +171,18 @@ async def test_the_instructions_say_how_an_operator_enables_gated_tools(sandbox)
     actions ask the user, in at most 600 bytes."""
     from relatel_mcp.front.server import INSTRUCTIONS
 
-    async with connect(sandbox.url, mode="legacy") as session:
+    async with connect(sandbox.url, mode="legacy", transport="http") as session:
         assert session.session.initialize_result.instructions == INSTRUCTIONS
     assert "--costly preview" in INSTRUCTIONS and len(INSTRUCTIONS.encode()) <= 600
     assert all(op.toolset in INSTRUCTIONS for op in catalog.load())
     assert "ask the user to confirm" in INSTRUCTIONS and "phone system" in INSTRUCTIONS
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_a_client_that_can_ask_its_user_is_offered_every_tool(sandbox, mode):
-    async with connect(sandbox.url, mode=mode, elicitation_callback=answering("decline")) as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_a_client_that_can_ask_its_user_is_offered_every_tool(sandbox, mode, transport):
+    async with connect(
+        sandbox.url, mode=mode, transport=transport, elicitation_callback=answering("decline")
+    ) as session:
         tools = (await session.list_tools()).tools
     assert len(tools) == TOOL_COUNT
     assert all("confirmation_token" not in t.input_schema["properties"] for t in tools)
@@ -191,9 +197,9 @@ async def preview(session: Any, tool: str, args: dict[str, Any]) -> str:
     return (await session.call_tool(tool, args)).structured_content["confirmation"]["token"]
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_preview_mode_without_elicitation_a_preview_then_the_token_sends_once(sandbox, mode):
-    async with connect(sandbox.url, mode=mode, policy=PREVIEW) as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_preview_mode_without_elicitation_a_preview_then_the_token_sends_once(sandbox, mode, transport):
+    async with connect(sandbox.url, mode=mode, transport=transport, policy=PREVIEW) as session:
         listed = {t.name: t for t in (await session.list_tools()).tools}
         assert "confirmation_token" in listed["initiate_call"].input_schema["properties"]
         first = await session.call_tool(*CALL)
@@ -248,23 +254,31 @@ def _forge(token: str) -> str:
     return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"),
-    [
-        ("forged", "not valid"),
-        ("other arguments", "other arguments"),
-        ("other tool", "issued for initiate_call"),
-        ("other tenant", "another account"),
-        ("expired", "expired"),
-        ("facts changed", "has changed since"),
-        ("other session", "issued in another session"),
-    ],
-)
-async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tmp_path, case, reason):
+# A confirmation token is an argument like any other, checked alike in either era: the eras take
+# turns. A session binds one only where a session lasts: over 2026-07-28 HTTP there is none (the
+# token is bound to its credential alone: front/server.py session_of), so "other session" is
+# tried over HTTP in the handshake era, and in process as over stdio (one server, one session).
+MISMATCHES = [
+    ("forged", "not valid", "legacy", "http"),
+    ("other arguments", "other arguments", "auto", "http"),
+    ("other tool", "issued for initiate_call", "legacy", "http"),
+    ("other tenant", "another account", "auto", "http"),
+    ("expired", "expired", "legacy", "http"),
+    ("facts changed", "has changed since", "auto", "http"),
+    ("other session", "issued in another session", "legacy", "http"),
+    ("other session", "issued in another session", "auto", "memory"),
+]
+
+
+@pytest.mark.parametrize(("case", "reason", "mode", "transport"), MISMATCHES)
+async def test_tokens_that_do_not_match_this_exact_call_send_nothing(
+    sandbox, tmp_path, case, reason, mode, transport
+):
     policy = replace(PREVIEW, token_ttl_seconds=1) if case == "expired" else PREVIEW
     tool, args = GROUP_SMS if case == "facts changed" else CALL
     tenant = {"token": "sandbox-employee"} if case == "other tenant" else {}  # another employee
-    async with connect(sandbox.url, policy=policy, state_dir=tmp_path) as session:
+    route = {"mode": mode, "transport": transport}
+    async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **route) as session:
         token = await preview(session, tool, args)
         if case == "forged":
             token = _forge(token)
@@ -272,15 +286,15 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
             args = {**args, "to_number": "+45 30 11 22 44"}
         if case == "other tool":
             tool, args = "send_employee_sms", {"id": 2, "body": "hej"}
-        if case == "expired":
-            await anyio.sleep(2.1)
+        if case == "expired":  # at the whole second after the next: 1.1 s later it has passed
+            await anyio.sleep(1.1)
         if case == "facts changed":  # someone joins the group after the human saw its members
             with sandbox.client() as api:
                 api.put("/api/v2/employee_groups/1", json={"employee_group": {"employee_ids": [1, 2, 3, 4]}})
         if case not in ("other tenant", "other session"):
             error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
     if case in ("other tenant", "other session"):  # another MCP session, on the same server state
-        async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **tenant) as session:
+        async with connect(sandbox.url, policy=policy, state_dir=tmp_path, **route, **tenant) as session:
             error = error_of(await session.call_tool(tool, {**args, "confirmation_token": token}))
     assert error["code"] == "refused" and reason in error["message"], error["message"]
     assert (
@@ -292,9 +306,9 @@ async def test_tokens_that_do_not_match_this_exact_call_send_nothing(sandbox, tm
 
 
 async def test_a_token_from_another_server_secret_is_forged(sandbox, tmp_path):
-    async with connect(sandbox.url, state_dir=tmp_path / "a", policy=PREVIEW) as session:
+    async with connect(sandbox.url, transport="http", state_dir=tmp_path / "a", policy=PREVIEW) as session:
         token = await preview(session, *CALL)
-    async with connect(sandbox.url, state_dir=tmp_path / "b", policy=PREVIEW) as session:
+    async with connect(sandbox.url, transport="http", state_dir=tmp_path / "b", policy=PREVIEW) as session:
         error = error_of(await session.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
     assert error["code"] == "refused" and "not valid" in error["message"]
     assert sent(sandbox) == []
@@ -371,9 +385,9 @@ async def test_kill_switch_from_start_up_and_by_file_at_run_time(sandbox, tmp_pa
 # ------------------------------------------------------------------ dry run, read-only, audit
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_dry_run_returns_the_exact_request_and_sends_nothing(sandbox, mode):
-    async with connect(sandbox.url, mode=mode, policy=Policy(dry_run=True)) as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_dry_run_returns_the_exact_request_and_sends_nothing(sandbox, mode, transport):
+    async with connect(sandbox.url, mode=mode, transport=transport, policy=Policy(dry_run=True)) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         result = await session.call_tool(*CALL)
         deleted = await session.call_tool("delete_contact", {"id": 3})
@@ -392,9 +406,11 @@ async def test_dry_run_returns_the_exact_request_and_sends_nothing(sandbox, mode
     assert sent(sandbox) == [] and sandbox.outbox() == []
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_read_only_hides_and_refuses_every_change(sandbox, mode):
-    async with connect(sandbox.url, mode=mode, policy=Policy(read_only=True, costly="allow")) as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_read_only_hides_and_refuses_every_change(sandbox, mode, transport):
+    async with connect(
+        sandbox.url, mode=mode, transport=transport, policy=Policy(read_only=True, costly="allow")
+    ) as session:
         tools = (await session.list_tools()).tools
         created = error_of(
             await session.call_tool("create_contact", {"name": "X", "number": "+45 71 99 99 99"})
@@ -462,10 +478,9 @@ async def test_every_attempt_leaves_an_audit_record(sandbox, tmp_path):
 async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
     """The issue's limits, in compact JSON bytes (bytes/4 ≈ tokens), every tool listed to a
     real MCP client over stdio that can ask its user."""
-    params = StdioServerParameters(
-        command=EXE, env=env(RELATEL_TOKEN="sandbox-admin", RELATEL_BASE_URL=sandbox.url)
-    )
-    async with Client(params, mode=mode, elicitation_callback=answering("decline")) as session:
+    async with connect(
+        sandbox.url, mode=mode, transport="stdio", elicitation_callback=answering("decline")
+    ) as session:
         tools = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True)
             for t in (await session.list_tools()).tools
@@ -477,7 +492,9 @@ async def test_tools_list_stays_within_its_context_budget(sandbox, mode):
 
 async def test_a_made_up_elicitation_answer_without_the_servers_request_state_sends_nothing(sandbox):
     accepted = types.ElicitResult(action="accept", content={"confirm": True})
-    async with connect(sandbox.url, mode="auto", elicitation_callback=answering("decline")) as session:
+    async with connect(
+        sandbox.url, mode="auto", transport="http", elicitation_callback=answering("decline")
+    ) as session:
         error = error_of(await session.call_tool(*CALL, input_responses={"confirm": accepted}))
         forged = error_of(
             await session.call_tool(*CALL, input_responses={"confirm": accepted}, request_state="e30.AAAA")
@@ -493,7 +510,7 @@ async def test_a_request_state_confirms_one_call_only(sandbox):
     async def remember(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return accepted
 
-    async with connect(sandbox.url, mode="auto", elicitation_callback=remember) as session:
+    async with connect(sandbox.url, mode="auto", transport="http", elicitation_callback=remember) as session:
         first = await session.session.call_tool(*CALL, allow_input_required=True)
         states.append(first.request_state)
         done = await session.call_tool(*CALL, input_responses={"confirm": accepted}, request_state=states[0])
@@ -514,7 +531,9 @@ async def test_a_request_state_is_sealed_and_never_names_its_approval_page(sandb
     import base64
 
     with url_only():
-        async with connect(sandbox.url, mode="auto", elicitation_callback=approving(None)) as session:
+        async with connect(
+            sandbox.url, mode="auto", transport="http", elicitation_callback=approving(None)
+        ) as session:
             asked = await session.session.call_tool(*CALL, allow_input_required=True)
     assert isinstance(asked, types.InputRequiredResult)
     page_id = asked.input_requests["confirm"].params.url.rsplit("/", 1)[1]
@@ -535,7 +554,9 @@ async def test_a_url_elicitation_id_is_not_the_approval_pages_id(sandbox):
         return await decide(context, params)
 
     with url_only():
-        async with connect(sandbox.url, mode="legacy", elicitation_callback=callback) as session:
+        async with connect(
+            sandbox.url, mode="legacy", transport="http", elicitation_callback=callback
+        ) as session:
             error = error_of(await session.call_tool(*CALL))
     (params,) = seen
     assert error["code"] == "declined"
@@ -545,12 +566,12 @@ async def test_a_url_elicitation_id_is_not_the_approval_pages_id(sandbox):
 async def test_a_preview_token_from_a_client_that_could_not_ask_is_not_a_yes_where_one_can(sandbox, tmp_path):
     """Minted for a client without elicitation (the agent confirms), handed in by one that has it:
     the human is asked, and their no sends nothing."""
-    async with connect(sandbox.url, policy=PREVIEW, state_dir=tmp_path) as without:
+    async with connect(sandbox.url, transport="http", policy=PREVIEW, state_dir=tmp_path) as without:
         token = await preview(without, *CALL)
     seen: list[str] = []
     callback = answering("decline", seen=seen)
     async with connect(
-        sandbox.url, policy=PREVIEW, state_dir=tmp_path, elicitation_callback=callback
+        sandbox.url, transport="http", policy=PREVIEW, state_dir=tmp_path, elicitation_callback=callback
     ) as able:
         error = error_of(await able.call_tool(CALL[0], {**CALL[1], "confirmation_token": token}))
     assert error["code"] == "declined" and len(seen) == 1 and sent(sandbox) == []
@@ -560,7 +581,12 @@ async def test_a_request_state_works_only_with_the_credential_it_was_given_to(sa
     """Two clients of one account (two tokens of the same employee): one's question is not the
     other's to answer."""
     accepted = types.ElicitResult(action="accept", content={"confirm": True})
-    options = {"mode": "auto", "state_dir": tmp_path, "elicitation_callback": answering("accept")}
+    options = {
+        "mode": "auto",
+        "transport": "http",
+        "state_dir": tmp_path,
+        "elicitation_callback": answering("accept"),
+    }
     async with connect(sandbox.url, token="sandbox-tenant-alice", **options) as alice:
         asked = await alice.session.call_tool(*CALL, allow_input_required=True)
     async with connect(sandbox.url, token="sandbox-tenant-mallory", **options) as mallory:

@@ -1,20 +1,42 @@
 """The error contract: bad input never leaves the server, upstream failures become isError results
-an agent can act on, and the token appears nowhere."""
+an agent can act on, and the token appears nowhere.
+
+Bad input, protocol errors and the token's absence (from results and every log line, the HTTP
+server's included) are tried in both eras over streamable HTTP on a loopback socket. Upstream
+failures are mapped to results in the server and cross a transport as those results do, so they
+are tried in process."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from .support import ALLOW, MODES, connect, error_of, wire
+from .support import ALLOW, ROUTES, connect, error_of, wire
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.fixture(scope="module")
+async def sessions(sandbox: Any, anyio_backend: str) -> AsyncIterator[dict[tuple[str, str], Client]]:
+    """One MCP session for each route, kept for the module's bad input: it is refused before
+    anything is sent upstream or kept, so one session serves every case, as a client's does."""
+    async with AsyncExitStack() as stack:
+        yield {
+            (mode, transport): await stack.enter_async_context(
+                connect(sandbox.url, mode=mode, transport=transport, policy=ALLOW)
+            )
+            for mode, transport in ROUTES
+        }
+
+
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
 @pytest.mark.parametrize(
     ("tool", "args", "field", "words"),
     [
@@ -37,26 +59,26 @@ pytestmark = pytest.mark.anyio
         ("send_employee_sms", {"id": 1, "body": ""}, "body", "at least 1 character"),
     ],
 )
-async def test_invalid_arguments_name_the_argument_and_send_nothing(sandbox, mode, tool, args, field, words):
-    async with connect(sandbox.url, mode=mode, policy=ALLOW) as session:
-        result = await session.call_tool(tool, args)
+async def test_invalid_arguments_name_the_argument_and_send_nothing(
+    sandbox, sessions, mode, transport, tool, args, field, words
+):
+    result = await sessions[mode, transport].call_tool(tool, args)
     error = error_of(result)
     assert error["code"] == "invalid_argument" and error["field"] == field
     assert words in error["message"] and "Nothing was sent" in error["message"]
     assert sandbox.requests() == []
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_unknown_tool_is_a_protocol_error_with_suggestions(sandbox, mode):
-    async with connect(sandbox.url, mode=mode) as session:
-        with pytest.raises(MCPError, match=r"Unknown tool 'list_contact'\. Did you mean list_contacts"):
-            await session.call_tool("list_contact", {})
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_unknown_tool_is_a_protocol_error_with_suggestions(sandbox, sessions, mode, transport):
+    with pytest.raises(MCPError, match=r"Unknown tool 'list_contact'\. Did you mean list_contacts"):
+        await sessions[mode, transport].call_tool("list_contact", {})
     assert sandbox.requests() == []
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_401_says_the_token_was_refused(sandbox, mode):
-    async with connect(sandbox.url, mode=mode, token="not-a-relatel-token") as session:
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_401_says_the_token_was_refused(sandbox, mode, transport):
+    async with connect(sandbox.url, mode=mode, transport=transport, token="not-a-relatel-token") as session:
         error = error_of(await session.call_tool("list_contacts", {}))
     assert (error["code"], error["status"], error["retryable"]) == ("unauthorized", 401, False)
     assert "RELATEL_TOKEN" in error["hint"]
@@ -147,12 +169,13 @@ async def test_malformed_body(sandbox):
     assert (error["code"], error["retryable"]) == ("bad_response", True)
 
 
-async def test_the_token_appears_in_no_result_error_or_log_line(sandbox, caplog):
+@pytest.mark.parametrize(("mode", "transport"), ROUTES)
+async def test_the_token_appears_in_no_result_error_or_log_line(sandbox, caplog, mode, transport):
     token = "sandbox-tenant-S3CR3T-7f3a9c1e"
     caplog.set_level(logging.DEBUG)
     seen = []
     sandbox.fault(method="GET", path="/api/v2/tags", status=500, count=10)
-    async with connect(sandbox.url, token=token, policy=ALLOW) as session:
+    async with connect(sandbox.url, mode=mode, transport=transport, token=token, policy=ALLOW) as session:
         for tool, args in [
             ("get_current_employee", {}),
             ("list_tags", {}),
@@ -161,7 +184,7 @@ async def test_the_token_appears_in_no_result_error_or_log_line(sandbox, caplog)
             ("initiate_call", {"to_number": "+45 28 11 44 77"}),
         ]:
             seen.append(wire(await session.call_tool(tool, args)))
-    async with connect(sandbox.url, token="leaked-token-abc123") as session:
+    async with connect(sandbox.url, mode=mode, transport=transport, token="leaked-token-abc123") as session:
         seen.append(wire(await session.call_tool("list_tags", {})))
     fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
     assert [r["token_fp"] for r in sandbox.requests()][:4] == [fingerprint] * 4  # it did travel upstream
