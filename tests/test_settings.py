@@ -74,7 +74,8 @@ def test_the_process_environment_is_what_is_read_by_default(monkeypatch, tmp_pat
     assert Environment.read().log_level == "warning"
 
 
-def test_the_state_directory_defaults_to_xdg_state_home(tmp_path):
+def test_the_state_directory_defaults_to_xdg_state_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)  # conftest.py sets one for the whole run
     settings = load_settings(env={**TOKEN, "XDG_STATE_HOME": str(tmp_path)})
     assert settings.state_dir == tmp_path / "relatel-mcp"
     assert load_settings(env=TOKEN).state_dir == Path.home() / ".local" / "state" / "relatel-mcp"
