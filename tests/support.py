@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -187,6 +188,8 @@ def stdio_environment(settings: Settings, policy_file: Path) -> dict[str, str]:
         else:
             variables[str(variable.validation_alias)] = _variable(value)
     assert not unsupported, f"stdio: no variable for {unsupported}; use transport='http'"
+    if settings.store and not settings.secret:  # the command refuses a shared store without one
+        variables["RELATEL_MCP_SECRET"] = secrets.token_hex(32)
     if settings.policy != Policy():
         policy_file.write_text(policy_toml(settings.policy), encoding="utf-8")
         variables["RELATEL_MCP_CONFIG"] = str(policy_file)
