@@ -286,11 +286,14 @@ class Flow:
             del form["code_verifier"]
         return await http.post("/token", data=form)
 
+    async def code(self, http: httpx2.AsyncClient, employee: str = "sandbox-admin") -> str:
+        """An authorization code, as the client reads it off the redirect back."""
+        back = await self.authorize(http, employee=employee)
+        return parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+
     async def log_in(self, http: httpx2.AsyncClient, employee: str = "sandbox-admin") -> dict[str, Any]:
         await self.register(http)
-        back = await self.authorize(http, employee=employee)
-        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-        return (await self.token(http, code)).json()
+        return (await self.token(http, await self.code(http, employee))).json()
 
 
 MCP = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
@@ -372,8 +375,7 @@ async def test_a_wrong_or_missing_pkce_verifier_gets_no_token(oauth_server, veri
     async with httpx2.AsyncClient(base_url=oauth_server) as http:
         flow = Flow(oauth_server)
         await flow.register(http)
-        back = await flow.authorize(http)
-        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+        code = await flow.code(http)
         refused = await flow.token(http, code, verifier=verifier)
         then = await flow.token(http, code)
     assert refused.status_code == 400 and refused.json()["error"] in ("invalid_grant", "invalid_request")
@@ -439,8 +441,7 @@ async def test_a_reused_code_gets_nothing_and_ends_the_grant(oauth_server):
     async with httpx2.AsyncClient(base_url=oauth_server) as http:
         flow = Flow(oauth_server)
         await flow.register(http)
-        back = await flow.authorize(http)
-        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+        code = await flow.code(http)
         first = (await flow.token(http, code)).json()
         assert (await whoami(http, first["access_token"])).status_code == 200
         again = await flow.token(http, code)
@@ -733,8 +734,7 @@ async def test_a_server_sharing_the_store_takes_none_of_anothers_tokens(sandbox,
             tokens = await flow.log_in(here)
             refresh = {"grant_type": "refresh_token", "client_id": flow.client_id,
                        "refresh_token": tokens["refresh_token"]}  # fmt: skip
-            back = await flow.authorize(here)
-            code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+            code = await flow.code(here)
             elsewhere = [await whoami(there, tokens["access_token"]), await there.post("/token", data=refresh),
                          await flow.token(there, code)]  # fmt: skip
             at_home = [await whoami(here, tokens["access_token"]), await here.post("/token", data=refresh),
@@ -823,8 +823,7 @@ async def test_at_rest_the_relatel_token_is_sealed_and_the_flows_secrets_are_dig
         async with httpx2.AsyncClient(base_url=url) as http:
             flow = Flow(url)
             await flow.register(http)
-            back = await flow.authorize(http)
-            code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+            code = await flow.code(http)
             tokens = (await flow.token(http, code)).json()
             assert (await whoami(http, tokens["access_token"])).status_code == 200
         kept = at_rest(tmp_path, store)
