@@ -91,6 +91,8 @@ EQUIVALENT: dict[str, str] = {
     "relatel_mcp.policy.approvals.xǁApprovalsǁwait__mutmut_9": "only how soon the waiter wakes: it looks at "
     "the store every 0.2 s whether or not its event is set",
     "relatel_mcp.policy.approvals.xǁApprovalsǁwait__mutmut_10": "as _9",
+    "relatel_mcp.policy.gate.xǁGateǁ_redeem__mutmut_49": "expires <= now for < now: differs only when the "
+    "clock reads a token's expiry (a whole second) to the microsecond; a moment later both refuse it",
     "relatel_mcp.policy.gate.xǁGateǁrefund__mutmut_6": "spent = '' for None: an approval is given back at "
     "most once (the one failure that ends its call), so nothing reads it after",
     "relatel_mcp.front.transports.xǁPassthroughVerifierǁ__call____mutmut_5": "the key of the one limiter "
@@ -101,6 +103,10 @@ EQUIVALENT: dict[str, str] = {
     "empty, and an empty name matches no Host header",
     "relatel_mcp.policy.seal.xǁSealerǁopen__mutmut_14": "a payload that is not an object: only this "
     "server seals, and only objects, so none opens without its key",
+    "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_3": "% 65 for % 64: how often expired records are "
+    "swept, which only changes the table's size; what a sweep removes expired an hour ago and can never match",
+    "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_4": "!= 0 for == 0: sweeps on 63 of 64 uses instead of "
+    "one, as _3",
     "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_5": "% 64 == 1 for == 0: the count is shared, so its "
     "phase is arbitrary; any 64 uses still include one clearing",
     "relatel_mcp.store.base.xǁStoreǁuse_once__mutmut_14": "clears what expired 3,601 s ago rather than 3,600 "

@@ -327,6 +327,8 @@ class Host:
 
 
 HOSTS: list[Host] = []  # for the test session; more than one only where servers are open at once
+# A forked child (mutation testing runs each mutant in one) has none of their threads: it starts its own.
+os.register_at_fork(after_in_child=HOSTS.clear)
 
 
 @contextmanager

@@ -235,14 +235,13 @@ class Gate:
 
     def _check_destinations(self, facts: Facts) -> None:
         for number in facts.destinations:
-            shown = phones.display(number) or "that number"
             if not number.startswith(self.policy.allow_prefixes):
                 raise _refused(
-                    f"{shown} is outside the allowed destinations ({', '.join('+' + p for p in self.policy.allow_prefixes)}).",
+                    f"{_shown(number)} is outside the allowed destinations ({', '.join('+' + p for p in self.policy.allow_prefixes)}).",
                     "An operator can widen [destinations] allow.",
                 )
             if self.policy.block_premium_rate and phones.is_premium_rate(number):
-                raise _refused(f"{shown} is a premium-rate number; calls and SMS to it are blocked.")
+                raise _refused(f"{_shown(number)} is a premium-rate number; calls and SMS to it are blocked.")
 
     async def _check_budget(self, account: str, facts: Facts) -> None:
         if facts.spend is None:
@@ -378,12 +377,9 @@ class Gate:
         """A form's yes is "accept" with the box ticked; a URL's is "accept" (then the page decides)."""
         traces.event("answered", _answer_attributes(answer))
         if not isinstance(answer, types.ElicitResult) or answer.action != "accept":
-            action = getattr(answer, "action", "no answer")
-            raise ToolError("declined", f"The user did not confirm ({action}); nothing was sent.")
+            raise ToolError("declined", _not_confirmed(answer))
         if form and (answer.content or {}).get(CONFIRM_KEY) is not True:
-            raise ToolError(
-                "declined", "The user answered without ticking the confirmation; nothing was sent."
-            )
+            raise ToolError("declined", _UNTICKED)
 
     # ------------------------------------------------------------------ sealed tokens
 
@@ -408,10 +404,9 @@ class Gate:
     async def _redeem(
         self, purpose: str, token: str, op: Operation, args: Args, bound: _Binding, facts: Facts
     ) -> dict[str, Any]:
-        what = _SEALED[purpose]
         payload = self.sealer.open(token)
         if payload is None or payload.get("purpose") != purpose:
-            raise _refused(f"the {what} is not valid (forged or damaged).")
+            raise _refused(f"the {_SEALED[purpose]} is not valid (forged or damaged).")
         problems = {
             "tool": payload.get("tool") != op.name,
             "account": payload.get("account") != bound.account,
@@ -421,9 +416,12 @@ class Gate:
             "expires": payload["expires"] < time.time(),
         }
         for problem in (name for name, failed in problems.items() if failed):
-            raise _refused(f"the {what} cannot be used: {_unusable(problem, payload, op)}.", _ASK_AGAIN)
+            raise _refused(
+                f"the {_SEALED[purpose]} cannot be used: {_unusable(problem, payload, op)}.",
+                _ASK_AGAIN,
+            )
         if not await self.store.use_once(str(payload.get("nonce")), float(payload["expires"])):
-            raise _refused(f"the {what} was already used; each confirms one call.", _ASK_AGAIN)
+            raise _refused(f"the {_SEALED[purpose]} was already used; each confirms one call.", _ASK_AGAIN)
         if payload.get("facts") != facts.shown:
             raise _changed(_what_changed(payload, facts))
         return payload
@@ -458,6 +456,18 @@ _UNUSABLE = {  # why a sealed token or state that opened cannot be used here, by
 
 
 _ASK_AGAIN = "Ask again to get a new confirmation."
+
+
+def _shown(number: str) -> str:
+    """A number as the refusal names it."""
+    return phones.display(number) or "that number"
+
+
+def _not_confirmed(answer: Any) -> str:
+    return f"The user did not confirm ({getattr(answer, 'action', 'no answer')}); nothing was sent."
+
+
+_UNTICKED = "The user answered without ticking the confirmation; nothing was sent."
 
 
 def _unusable(problem: str, payload: dict[str, Any], op: Operation) -> str:
