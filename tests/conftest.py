@@ -115,6 +115,12 @@ def _files(directory: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+# The sandbox's clients live for the whole run. uvicorn closes a connection idle for 5 s, the
+# client's default for reusing one: a request sent as the server closes it meets a reset (seen on a
+# busy machine). Reused only within 1 s, a connection is never one the server is closing.
+SHORT_KEEPALIVE = httpx2.Limits(keepalive_expiry=1)
+
+
 @dataclass
 class SandboxHandle:
     """A running sandbox plus its control endpoints, used over real HTTP like any client would."""
@@ -152,7 +158,7 @@ class SandboxHandle:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return httpx2.Client(base_url=self.url, headers=headers, timeout=10, **kwargs)
+        return httpx2.Client(base_url=self.url, headers=headers, timeout=10, limits=SHORT_KEEPALIVE, **kwargs)
 
     def api(self, token: str | None = "sandbox-admin") -> httpx2.Client:
         """A shared API client for `token`, kept for the session (creating one is slow): don't close it."""
@@ -168,7 +174,7 @@ class SandboxHandle:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxHandle]:
     server = SandboxServer(host="127.0.0.1", port=0).start_thread()
-    with httpx2.Client(base_url=server.url, timeout=10) as control:
+    with httpx2.Client(base_url=server.url, timeout=10, limits=SHORT_KEEPALIVE) as control:
         handle = SandboxHandle(url=server.url, state=server.state, control=control)
         yield handle
         handle.close()
