@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import hypothesis  # noqa: F401  (see below)
 import mcp.client.client
 import pytest
 from mcp import Client
@@ -23,6 +24,12 @@ from .hygiene import HYGIENE, Hygiene, ScanningHandler, scan_result
 from .scratch import SCRATCH
 from .stores import BACKEND, STORES
 from .support import stdio
+
+# Hypothesis is imported at the start: its pytest plugin otherwise imports it as the run ends where
+# no test did (as in a mutant's selection), and pytest's assertion rewriting then parses it late in
+# a process full of threads. CPython 3.11.7's ast.parse can fail there ("AST constructor recursion
+# depth mismatch", python/cpython#106905, fixed in later releases); it did once, ending a mutation
+# run on a busy machine.
 
 REAL_STATE = Path.home() / ".local" / "state" / "relatel-mcp"  # the developer's: no test may write it
 
